@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `sett` command line.
+public struct SettCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sett",
+        abstract: "Sett: an LSM storage engine with key-value separation.",
+        subcommands: []
+    )
+
+    public init() {}
+}

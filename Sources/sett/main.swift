@@ -1,0 +1,3 @@
+import SettCLI
+
+SettCommand.main()
