@@ -28,26 +28,48 @@ public struct EntryBatch: Sendable {
     public var byteSize: Int { arena.count }
 
     /// Adds a put of `value` under `key` at `version` (> 0). `expiresAt` is a Unix time
-    /// in seconds, 0 for never.
-    public mutating func set(_ key: some Collection<UInt8>, _ value: some Collection<UInt8>, version: UInt64,
+    /// in seconds, 0 for never. Keys and values are copied.
+    public mutating func set(_ key: [UInt8], _ value: [UInt8], version: UInt64,
+                             userMeta: UInt8 = 0, expiresAt: UInt64 = 0, discardEarlierVersions: Bool = false) {
+        key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                set(k, v, version: version, userMeta: userMeta, expiresAt: expiresAt,
+                    discardEarlierVersions: discardEarlierVersions)
+            }
+        }
+    }
+
+    /// Adds a put from borrowed bytes (copied).
+    public mutating func set(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, version: UInt64,
                              userMeta: UInt8 = 0, expiresAt: UInt64 = 0, discardEarlierVersions: Bool = false) {
         add(key, value, version: version, meta: discardEarlierVersions ? EntryMeta.discardEarlierVersions : 0,
             userMeta: userMeta, expiresAt: expiresAt)
     }
 
     /// Adds a tombstone for `key` at `version`.
-    public mutating func delete(_ key: some Collection<UInt8>, version: UInt64) {
-        add(key, EmptyCollection(), version: version, meta: EntryMeta.delete, userMeta: 0, expiresAt: 0)
+    public mutating func delete(_ key: [UInt8], version: UInt64) {
+        key.withUnsafeBytes { delete($0, version: version) }
     }
 
-    mutating func add(_ key: some Collection<UInt8>, _ value: some Collection<UInt8>, version: UInt64,
+    public mutating func delete(_ key: UnsafeRawBufferPointer, version: UInt64) {
+        add(key, UnsafeRawBufferPointer(start: nil, count: 0), version: version, meta: EntryMeta.delete,
+            userMeta: 0, expiresAt: 0)
+    }
+
+    mutating func add(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, version: UInt64,
                       meta: UInt8, userMeta: UInt8, expiresAt: UInt64) {
         let ko = arena.count
         arena.append(contentsOf: key)
         let vo = arena.count
         arena.append(contentsOf: value)
-        slots.append(Slot(keyOffset: ko, keyCount: vo - ko, valueOffset: vo, valueCount: arena.count - vo,
+        slots.append(Slot(keyOffset: ko, keyCount: key.count, valueOffset: vo, valueCount: value.count,
                           version: version, expiresAt: expiresAt, meta: meta, userMeta: userMeta))
+    }
+
+    /// Empties the batch, keeping its storage for reuse.
+    public mutating func removeAll() {
+        arena.removeAll(keepingCapacity: true)
+        slots.removeAll(keepingCapacity: true)
     }
 
     /// Calls `body` with each entry's key and value bytes, borrowed for the call.

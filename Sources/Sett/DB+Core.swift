@@ -1,0 +1,96 @@
+import Logging
+import Synchronization
+
+/// An open database. Thread-safe: any number of threads may read and write at once.
+///
+/// This is the versioned core: every write carries its version (timestamp) and reads
+/// name the version they read at. Transactions (an oracle assigning versions) sit on top.
+///
+/// Structure: one active memtable (with its WAL) takes writes; full memtables become
+/// immutable and a flush thread turns each into an L0 table; compactor threads keep
+/// the levels in shape; values of `valueThreshold` bytes or more live in the value log.
+public final class DB: @unchecked Sendable {
+    let options: Options
+    let fs: any FileSystem
+    let logger: Logger
+    let dirLock: (any FileLock)?
+    let valueDirLock: (any FileLock)?
+    let manifest: Manifest
+    let valueLog: ValueLog
+    let levels: LevelsController
+    let blockCache: BlockCache?
+
+    /// Guards `memtables`, `closed` and the flush queue; flush and rotation signal on it.
+    let memMonitor = Monitor()
+    /// memtables[0] is the active one; the rest are immutable, newest first.
+    var memtables: [Memtable]
+    var closed = false
+    var nextWALId: UInt64
+    var flushThread: WorkerThread?
+    var flushError: SettError?
+
+    /// Group commit: queued writers; the front one writes for the group.
+    let writeMonitor = Monitor()
+    var writeQueue: [WriteRequest] = []
+    /// Scratch buffer of the group leader for encoding WAL records.
+    var walBuffer = ByteWriter(capacity: 1 << 20)
+
+    let maxVersionSeen = Atomic<UInt64>(0)
+    /// Mirrors `closed` for lock-free checks on the read path.
+    let isClosed = Atomic<Bool>(false)
+    let flushCount = Atomic<Int>(0)
+
+    init(options: Options, fs: any FileSystem, dirLock: (any FileLock)?, valueDirLock: (any FileLock)?, manifest: Manifest,
+         valueLog: ValueLog, levels: LevelsController, blockCache: BlockCache?, memtables: [Memtable], nextWALId: UInt64) {
+        self.options = options
+        self.fs = fs
+        self.logger = options.logger
+        self.dirLock = dirLock
+        self.valueDirLock = valueDirLock
+        self.manifest = manifest
+        self.valueLog = valueLog
+        self.levels = levels
+        self.blockCache = blockCache
+        self.memtables = memtables
+        self.nextWALId = nextWALId
+    }
+
+    /// The highest version written so far (0 for an empty database).
+    public var maxVersion: UInt64 { maxVersionSeen.load(ordering: .acquiring) }
+
+    /// Versions at or below `ts` that are shadowed by a newer version at or below `ts`
+    /// may be dropped by compaction (keeping `numVersionsToKeep`). Never lowers.
+    public func setDiscardTs(_ ts: UInt64) {
+        var cur = levels.discardTs.load(ordering: .relaxed)
+        while ts > cur {
+            let (done, now) = levels.discardTs.compareExchange(expected: cur, desired: ts, ordering: .acquiringAndReleasing)
+            if done { return }
+            cur = now
+        }
+    }
+
+    public var discardTs: UInt64 { levels.discardTs.load(ordering: .acquiring) }
+
+    @inline(__always)
+    func checkOpen() throws {
+        if isClosed.load(ordering: .acquiring) { throw SettError(.closed, "database is closed") }
+    }
+
+    public func stats() -> DBStats {
+        var s = DBStats()
+        memMonitor.withLock {
+            s.memtableBytes = memtables.first?.skiplist.memoryUsed ?? 0
+            s.immutableMemtables = max(0, memtables.count - 1)
+        }
+        let snap = levels.snapshot()
+        s.levels = snap.levels.map { ($0.count, $0.reduce(0) { $0 + $1.onDiskSize }) }
+        s.valueLogFiles = valueLog.fileIds.count
+        s.valueLogBytes = valueLog.totalBytes
+        s.blockCacheBytes = blockCache?.usedBytes ?? 0
+        s.maxVersion = maxVersion
+        s.compactions = levels.compactionCount.load(ordering: .relaxed)
+        s.flushes = flushCount.load(ordering: .relaxed)
+        s.stalledWrites = levels.stallCount.load(ordering: .relaxed)
+        return s
+    }
+}

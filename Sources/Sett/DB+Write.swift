@@ -1,0 +1,124 @@
+/// One caller's batch waiting in the group-commit queue.
+final class WriteRequest {
+    let batch: EntryBatch
+    let arenaEstimate: Int
+    var done = false
+    var error: (any Error)?
+
+    init(batch: EntryBatch, arenaEstimate: Int) {
+        self.batch = batch
+        self.arenaEstimate = arenaEstimate
+    }
+}
+
+extension DB {
+    /// Applies `batch` atomically: after a crash either all of it or none of it is
+    /// present. With `syncWrites` it is durable when this returns.
+    ///
+    /// Group commit: concurrent writers queue up; the writer at the front writes the
+    /// whole queued group with one WAL append (and one fsync), then wakes the others.
+    /// Batches are applied in queue order.
+    public func write(_ batch: EntryBatch) throws {
+        try checkOpen()
+        if options.readOnly { throw SettError(.readOnly, "database was opened read-only") }
+        if batch.isEmpty { return }
+        try batch.validate(maxKeySize: options.maxKeySize, maxValueSize: options.maxValueSize)
+        let estimate = arenaEstimate(batch)
+        if estimate > maxBatchArenaBytes {
+            throw SettError(.txnTooBig, "batch needs about \(estimate) bytes of memtable; the limit is \(maxBatchArenaBytes) "
+                + "(15% of memTableSize)")
+        }
+        let request = WriteRequest(batch: batch, arenaEstimate: estimate)
+        writeMonitor.lock()
+        writeQueue.append(request)
+        while !request.done && writeQueue.first !== request { writeMonitor.wait() }
+        if request.done {
+            writeMonitor.unlock()
+            if let e = request.error { throw e }
+            return
+        }
+        // Leader: take a group from the front of the queue.
+        var group: [WriteRequest] = []
+        var groupBytes = 0
+        for r in writeQueue {
+            if !group.isEmpty && groupBytes + r.arenaEstimate > maxBatchArenaBytes { break }
+            group.append(r)
+            groupBytes += r.arenaEstimate
+        }
+        writeMonitor.unlock()
+
+        var failure: (any Error)?
+        do { try writeGroup(group, arenaBytes: groupBytes) } catch { failure = error }
+
+        writeMonitor.lock()
+        writeQueue.removeFirst(group.count)
+        for r in group {
+            r.done = true
+            r.error = failure
+        }
+        writeMonitor.broadcast()
+        writeMonitor.unlock()
+        if let failure { throw failure }
+    }
+
+    /// The largest memtable share one batch (or one commit group) may take.
+    var maxBatchArenaBytes: Int { options.memTableSize * 15 / 100 }
+
+    /// A conservative bound on the arena bytes `batch` takes in a memtable.
+    func arenaEstimate(_ batch: EntryBatch) -> Int {
+        var total = 0
+        for s in batch.slots {
+            let valueBytes = s.valueCount >= options.valueThreshold && s.meta & EntryMeta.delete == 0
+                ? ValuePointer.encodedSize : s.valueCount
+            total += Skiplist.nodeSizeEstimate(keyCount: s.keyCount + InternalKey.suffixSize,
+                                               valueEncodedSize: 2 + 10 + valueBytes)
+        }
+        return total
+    }
+
+    /// Leader only: value log, then one WAL append (+ fsyncs), then the skiplist.
+    private func writeGroup(_ group: [WriteRequest], arenaBytes: Int) throws {
+        try checkOpen()
+        var mt = memMonitor.withLock { memtables[0] }
+        if mt.skiplist.memoryUsed + arenaBytes > mt.skiplist.capacity {
+            try rotateMemtable()
+            mt = memMonitor.withLock { memtables[0] }
+        }
+        walBuffer.bytes.removeAll(keepingCapacity: true)
+        var pointers: [[ValuePointer?]] = []
+        pointers.reserveCapacity(group.count)
+        var highest: UInt64 = 0
+        for r in group {
+            let p = try valueLog.append(r.batch, threshold: options.valueThreshold)
+            pointers.append(p)
+            WALRecord.encode(batch: r.batch, pointers: p, into: &walBuffer)
+            for s in r.batch.slots where s.version > highest { highest = s.version }
+        }
+        guard let wal = mt.wal else { throw SettError(.closed, "database is closing") }
+        try walBuffer.bytes.withUnsafeBytes { try wal.append($0) }
+        if options.syncWrites {
+            try valueLog.sync()
+            try wal.sync()
+        }
+        for (r, p) in zip(group, pointers) { mt.insert(r.batch, pointers: p) }
+        var cur = maxVersionSeen.load(ordering: .relaxed)
+        while highest > cur {
+            let (ok, now) = maxVersionSeen.compareExchange(expected: cur, desired: highest, ordering: .acquiringAndReleasing)
+            if ok { break }
+            cur = now
+        }
+    }
+
+    /// Makes every acknowledged write durable (fsync of the WAL and the value log).
+    public func sync() throws {
+        try checkOpen()
+        if options.readOnly { return }
+        // Hold the write queue so no leader is appending while we sync.
+        writeMonitor.lock()
+        defer { writeMonitor.unlock() }
+        while !writeQueue.isEmpty { writeMonitor.wait() }
+        try valueLog.sync()
+        let wals = memMonitor.withLock { memtables.compactMap(\.wal) }
+        for w in wals { try w.sync() }
+    }
+}

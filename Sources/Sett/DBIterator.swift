@@ -1,0 +1,136 @@
+/// Iterates the newest visible version (at or below the read version) of each live
+/// key, in key order or in reverse. Deleted and expired keys are skipped.
+///
+/// The iterator sees the memtables and tables that existed when it was made; tables
+/// compacted away meanwhile stay readable until it is released.
+/// Not thread-safe: use one iterator from one thread at a time.
+public final class DBIterator {
+    private let db: DB
+    private let merge: MergeIterator
+    private let readVersion: UInt64
+    private let now = unixNow()
+    private var hasCurrent = false
+    private var curKey: [UInt8] = []      // user key
+    private var curVersion: UInt64 = 0
+    private var curMeta: UInt8 = 0
+    private var curUserMeta: UInt8 = 0
+    private var curExpiresAt: UInt64 = 0
+    private var curValue: [UInt8] = []    // inline value or encoded pointer
+
+    init(db: DB, merge: MergeIterator, readVersion: UInt64) {
+        self.db = db
+        self.merge = merge
+        self.readVersion = readVersion
+    }
+
+    public var isReverse: Bool { merge.reverse }
+
+    /// Positions at the first key (the last when reverse).
+    public func rewind() {
+        merge.rewind()
+        find()
+    }
+
+    /// Positions at the first key >= `key` (the last key <= `key` when reverse).
+    public func seek(_ key: [UInt8]) {
+        // Forward: before every version of `key`; reverse: after every version.
+        InternalKey.make(key, version: merge.reverse ? 0 : UInt64.max).withUnsafeBytes { merge.seek($0) }
+        find()
+    }
+
+    public var valid: Bool { hasCurrent }
+
+    public func next() {
+        find()
+    }
+
+    /// The current key, copied.
+    public var key: [UInt8] { curKey }
+
+    /// Calls `body` with the current key borrowed (no copy).
+    public func withKey<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try curKey.withUnsafeBytes(body)
+    }
+
+    public var version: UInt64 { curVersion }
+    public var userMeta: UInt8 { curUserMeta }
+    public var expiresAt: UInt64 { curExpiresAt }
+
+    /// The current value, read from the value log if it lives there.
+    public func value() throws -> [UInt8] {
+        if curMeta & EntryMeta.valuePointer != 0 {
+            return try curValue.withUnsafeBytes { try db.valueLog.read(ValuePointer.decode($0)) }
+        }
+        return curValue
+    }
+
+    /// The first error met while iterating, if any.
+    public var error: SettError? { merge.error }
+
+    private func capture() {
+        let k = merge.key
+        curKey.removeAll(keepingCapacity: true)
+        curKey.append(contentsOf: InternalKey.userKey(k))
+        curVersion = InternalKey.version(k)
+        let v = merge.value
+        curMeta = v.meta
+        curUserMeta = v.userMeta
+        curExpiresAt = v.expiresAt
+        curValue.removeAll(keepingCapacity: true)
+        curValue.append(contentsOf: v.bytes)
+    }
+
+    private var currentIsLive: Bool {
+        curMeta & EntryMeta.delete == 0 && (curExpiresAt == 0 || curExpiresAt > now)
+    }
+
+    /// From the merge position, finds the next user key with a live visible version,
+    /// leaving the merge positioned past all of that key's versions.
+    private func find() {
+        if merge.reverse { findReverse() } else { findForward() }
+    }
+
+    private func findForward() {
+        while merge.valid {
+            if InternalKey.version(merge.key) > readVersion {
+                merge.next()
+                continue
+            }
+            capture()
+            merge.next()
+            curKey.withUnsafeBytes { uk in
+                while merge.valid && compareBytes(InternalKey.userKey(merge.key), uk) == 0 { merge.next() }
+            }
+            if currentIsLive {
+                hasCurrent = true
+                return
+            }
+        }
+        hasCurrent = false
+    }
+
+    /// In reverse, a key's versions arrive oldest first: the last one at or below the
+    /// read version is the visible one.
+    private func findReverse() {
+        var group: [UInt8] = []
+        while merge.valid {
+            group.removeAll(keepingCapacity: true)
+            group.append(contentsOf: InternalKey.userKey(merge.key))
+            var found = false
+            group.withUnsafeBytes { uk in
+                while merge.valid && compareBytes(InternalKey.userKey(merge.key), uk) == 0 {
+                    if InternalKey.version(merge.key) <= readVersion {
+                        capture()
+                        found = true
+                    }
+                    merge.next()
+                }
+            }
+            if found && currentIsLive {
+                hasCurrent = true
+                return
+            }
+        }
+        hasCurrent = false
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+@testable import Sett
+
+/// A fresh directory under the system temp dir, removed by `cleanup()`.
+struct TempDir {
+    let path: String
+
+    init(_ name: String = #function) {
+        let safe = name.filter { $0.isLetter || $0.isNumber }
+        path = NSTemporaryDirectory() + "sett-\(safe)-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+}
+
+/// Options with small sizes so tests exercise flushes and compactions quickly.
+func smallOptions(_ dir: String) -> Options {
+    var o = Options(dir: dir)
+    o.memTableSize = 256 << 10
+    o.baseTableSize = 64 << 10
+    o.baseLevelSize = 256 << 10
+    o.numLevelZeroTables = 2
+    o.numLevelZeroTablesStall = 6
+    o.blockSize = 1 << 10
+    o.valueThreshold = 256
+    o.numCompactors = 2
+    o.blockCacheSize = 1 << 20
+    o.logger.logLevel = .warning
+    return o
+}
+
+func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+func key(_ i: Int) -> [UInt8] { Array(String(format: "key%08d", i).utf8) }
+
+/// A deterministic value of `size` bytes for key index `i` and version `v`.
+func value(_ i: Int, version v: UInt64, size: Int = 20) -> [UInt8] {
+    var out = [UInt8]()
+    out.reserveCapacity(size)
+    var x = UInt64(truncatingIfNeeded: i) &* 0x9E37_79B9_7F4A_7C15 ^ v
+    for _ in 0 ..< size {
+        x = x &* 6364136223846793005 &+ 1442695040888963407
+        out.append(UInt8(33 + (x >> 33) % 90))
+    }
+    return out
+}
+
+/// Finds a product built beside the test bundle (e.g. the `sett` executable).
+func builtProduct(_ name: String) -> String? {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0 ..< 4 {
+        let candidate = dir.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    return nil
+}
