@@ -44,6 +44,6 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "sett", dependencies: ["SettCLI"], swiftSettings: strict),
-        .testTarget(name: "SettTests", dependencies: ["Sett"], swiftSettings: strict),
+        .testTarget(name: "SettTests", dependencies: ["Sett", "SettCLI"], swiftSettings: strict),
     ]
 )

@@ -5,7 +5,8 @@ public struct SettCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "sett",
         abstract: "Sett: an LSM storage engine with key-value separation.",
-        subcommands: []
+        version: settVersion,
+        subcommands: [DemoCommand.self, InfoCommand.self, BenchCommand.self]
     )
 
     public init() {}
