@@ -163,6 +163,8 @@ private func forward(_ it: SkiplistIterator) -> [([UInt8], [UInt8])] {
         let list = Skiplist(arenaSize: 16 << 20)
         final class Shared: @unchecked Sendable {
             let published = Atomic<Int>(0)
+            let started = Atomic<Int>(0)
+            let overlapping = Atomic<Int>(0)
             let done = Atomic<Bool>(false)
             let failures = Mutex<[String]>([])
             func fail(_ s: String) { failures.withLock { $0.append(s) } }
@@ -176,9 +178,11 @@ private func forward(_ it: SkiplistIterator) -> [([UInt8], [UInt8])] {
                 defer { group.leave() }
                 var rng = TestRNG(seed: UInt64(100 + r))
                 var rounds = 0
+                shared.started.add(1, ordering: .releasing)
                 while !shared.done.load(ordering: .acquiring) || rounds < 2 {
                     rounds += 1
                     let known = shared.published.load(ordering: .acquiring)
+                    if known < total { shared.overlapping.add(1, ordering: .relaxed) }
                     // A full scan: sorted, and containing every key published before it began.
                     let it = list.makeIterator()
                     var seen = Set<[UInt8]>()
@@ -214,6 +218,8 @@ private func forward(_ it: SkiplistIterator) -> [([UInt8], [UInt8])] {
             }
             t.start()
         }
+        // Start writing only when every reader runs, so reads overlap the writes.
+        while shared.started.load(ordering: .acquiring) < readers { Thread.sleep(forTimeInterval: 0.001) }
         for (j, k) in keys.enumerated() {
             let ok = k.withUnsafeBytes { p in
                 list.put(key: p, value: ValueView(meta: 0, userMeta: 0, expiresAt: 0,
@@ -227,5 +233,6 @@ private func forward(_ it: SkiplistIterator) -> [([UInt8], [UInt8])] {
         let failures = shared.failures.withLock { $0 }
         #expect(failures.isEmpty, "\(failures.prefix(5))")
         #expect(list.count == total)
+        #expect(shared.overlapping.load(ordering: .relaxed) > 0)
     }
 }
