@@ -100,6 +100,7 @@ private func text(_ r: LookupResult?) -> String? { r.map { String(decoding: $0.v
         let r = try Memtable.replay(fs: fs, dir: dir.path, fileId: 12, arenaSize: 1 << 10, readOnly: true,
                                     logger: quietLogger)
         #expect(r.wal == nil)
+        #expect(r.replayResult?.records == 30 && r.replayResult?.truncated == false)
         #expect(r.maxVersion == m.maxVersion && r.skiplist.count == m.skiplist.count)
         let after = r.skiplist.makeIterator()
         before.seekToFirst()

@@ -19,6 +19,8 @@ final class Memtable: @unchecked Sendable {
     /// The open WAL writer; nil when in memory, read-only, or after `deleteWAL`.
     private(set) var wal: WALWriter?
     private let maxVersionAtomic = ManagedAtomic<UInt64>(0)
+    /// What `replay` found in the WAL (records, torn tail, ...); nil for created memtables.
+    private(set) var replayResult: WALReplayResult?
 
     private init(fileId: UInt64, skiplist: Skiplist, fs: (any FileSystem)?, walPath: String?, wal: WALWriter?) {
         self.fileId = fileId
@@ -67,12 +69,10 @@ final class Memtable: @unchecked Sendable {
                                 file: path)
             }
             let list = Skiplist(arenaSize: max(arenaSize, needed))
-            var maxVersion: UInt64 = 0
-            _ = try scan.replay { batch in
+            let result = try scan.replay { batch in
                 batch.forEach { key, version, value in
                     let ok = list.put(userKey: key, version: version, value: value)
                     precondition(ok, "replay arena sized too small")
-                    maxVersion = max(maxVersion, version)
                 }
             }
             let wal: WALWriter?
@@ -83,7 +83,8 @@ final class Memtable: @unchecked Sendable {
                 wal = WALWriter.resume(file: file, fileId: fileId, size: Int64(scan.validEnd))
             }
             let m = Memtable(fileId: fileId, skiplist: list, fs: fs, walPath: path, wal: wal)
-            m.maxVersionAtomic.store(maxVersion, ordering: .relaxed)
+            m.maxVersionAtomic.store(result.maxVersion, ordering: .relaxed)
+            m.replayResult = result
             return m
         } catch {
             file.close()
