@@ -76,7 +76,7 @@ private func text(_ r: LookupResult?) -> String? { r.map { String(decoding: $0.v
     }
 
     @Test func memtableReplayRebuildsFromWAL() throws {
-        let dir = TempDir()
+        let dir = WALTempDir()
         defer { dir.cleanup() }
         let fs = PosixFileSystem.shared
         let m = try Memtable.create(fs: fs, dir: dir.path, fileId: 12, arenaSize: 1 << 16)
@@ -84,7 +84,7 @@ private func text(_ r: LookupResult?) -> String? { r.map { String(decoding: $0.v
         #expect(m.walPath == path && fs.exists(path))
         #expect(throws: SettError.self) { _ = try Memtable.create(fs: fs, dir: dir.path, fileId: 12, arenaSize: 1 << 16) }
         for i in 0 ..< 30 {
-            let b = sampleBatch(i)
+            let b = walSampleBatch(i)
             let pointers: [ValuePointer?] = i == 4 ? [ValuePointer(fid: 1, len: 2, offset: 3), nil] : []
             var w = ByteWriter()
             WALRecord.encode(batch: b, pointers: pointers, into: &w)
@@ -98,7 +98,7 @@ private func text(_ r: LookupResult?) -> String? { r.map { String(decoding: $0.v
 
         // Replay into a smaller arena than the contents need: it grows to fit.
         let r = try Memtable.replay(fs: fs, dir: dir.path, fileId: 12, arenaSize: 1 << 10, readOnly: true,
-                                    logger: quietLogger)
+                                    logger: walQuietLogger)
         #expect(r.wal == nil)
         #expect(r.replayResult?.records == 30 && r.replayResult?.truncated == false)
         #expect(r.maxVersion == m.maxVersion && r.skiplist.count == m.skiplist.count)
@@ -117,13 +117,13 @@ private func text(_ r: LookupResult?) -> String? { r.map { String(decoding: $0.v
 
         // Read-write replay continues the WAL; deleteWAL removes it.
         let rw = try Memtable.replay(fs: fs, dir: dir.path, fileId: 12, arenaSize: 1 << 16, readOnly: false,
-                                     logger: quietLogger)
-        #expect(rw.wal?.size == Int64(fileBytes(path).count))
+                                     logger: walQuietLogger)
+        #expect(rw.wal?.size == Int64(walFileBytes(path).count))
         try rw.deleteWAL()
         #expect(!fs.exists(path) && rw.wal == nil)
         #expect(throws: SettError.self) {
             _ = try Memtable.replay(fs: fs, dir: dir.path, fileId: 12, arenaSize: 1 << 16, readOnly: true,
-                                    logger: quietLogger)
+                                    logger: walQuietLogger)
         }
     }
 }

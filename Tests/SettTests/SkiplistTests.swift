@@ -4,7 +4,7 @@ import Testing
 @testable import Sett
 
 /// Deterministic PRNG for reproducible tests.
-struct TestRNG: RandomNumberGenerator {
+struct SkiplistTestRNG: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
     mutating func next() -> UInt64 {
@@ -41,7 +41,7 @@ private func forward(_ it: SkiplistIterator) -> [([UInt8], [UInt8])] {
 
 @Suite struct SkiplistTests {
     @Test func skiplistOrderingAndVersions() throws {
-        var rng = TestRNG(seed: 1)
+        var rng = SkiplistTestRNG(seed: 1)
         let list = Skiplist(arenaSize: 4 << 20)
         var reference: [[UInt8]: [UInt8]] = [:]
         for i in 0 ..< 3000 {
@@ -155,7 +155,7 @@ private func forward(_ it: SkiplistIterator) -> [([UInt8], [UInt8])] {
 
     @Test func skiplistUnderConcurrentReadersAndOneWriter() throws {
         let total = 20000
-        var rng = TestRNG(seed: 7)
+        var rng = SkiplistTestRNG(seed: 7)
         // Distinct keys in random order.
         let keys: [[UInt8]] = (0 ..< total).shuffled(using: &rng).map { i in
             InternalKey.make(Array("k\(i * 7919 % 100_003)".utf8), version: UInt64(1 + i % 3))
@@ -176,7 +176,7 @@ private func forward(_ it: SkiplistIterator) -> [([UInt8], [UInt8])] {
             group.enter()
             let t = Thread {
                 defer { group.leave() }
-                var rng = TestRNG(seed: UInt64(100 + r))
+                var rng = SkiplistTestRNG(seed: UInt64(100 + r))
                 var rounds = 0
                 shared.started.add(1, ordering: .releasing)
                 while !shared.done.load(ordering: .acquiring) || rounds < 2 {

@@ -5,7 +5,7 @@ import Testing
 @testable import Sett
 
 /// A unique temp directory, removed by `cleanup()`.
-struct TempDir {
+struct WALTempDir {
     let path: String
     init(_ name: String = #function) {
         let safe = name.filter { $0.isLetter || $0.isNumber }
@@ -17,14 +17,14 @@ struct TempDir {
 }
 
 /// Captures log messages (with metadata) for assertions.
-final class CapturedLogs: @unchecked Sendable {
+final class WALCapturedLogs: @unchecked Sendable {
     let lines = Mutex<[String]>([])
     var all: [String] { lines.withLock { $0 } }
     var logger: Logger {
         Logger(label: "test") { _ in CaptureHandler(sink: self) }
     }
     struct CaptureHandler: LogHandler {
-        let sink: CapturedLogs
+        let sink: WALCapturedLogs
         var metadata: Logger.Metadata = [:]
         var logLevel: Logger.Level = .trace
         subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -39,10 +39,10 @@ final class CapturedLogs: @unchecked Sendable {
     }
 }
 
-let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+let walQuietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
 /// Bitwise CRC32C, independent of the engine's, to pin the golden bytes.
-func referenceCRC32C(_ bytes: [UInt8]) -> UInt32 {
+func walReferenceCRC32C(_ bytes: [UInt8]) -> UInt32 {
     var crc: UInt32 = 0xFFFF_FFFF
     for b in bytes {
         crc ^= UInt32(b)
@@ -51,11 +51,11 @@ func referenceCRC32C(_ bytes: [UInt8]) -> UInt32 {
     return crc ^ 0xFFFF_FFFF
 }
 
-func fileBytes(_ path: String) -> [UInt8] { Array(FileManager.default.contents(atPath: path) ?? Data()) }
-func writeFileBytes(_ path: String, _ bytes: [UInt8]) { _ = FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
+func walFileBytes(_ path: String) -> [UInt8] { Array(FileManager.default.contents(atPath: path) ?? Data()) }
+func walWriteFileBytes(_ path: String, _ bytes: [UInt8]) { _ = FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
 
 /// Batch i of the round-trip tests: 1 + i % 3 entries with distinct versions.
-func sampleBatch(_ i: Int) -> EntryBatch {
+func walSampleBatch(_ i: Int) -> EntryBatch {
     var b = EntryBatch()
     for j in 0 ... (i % 3) {
         let v = UInt64(i * 10 + j + 1)
@@ -69,14 +69,14 @@ func sampleBatch(_ i: Int) -> EntryBatch {
     return b
 }
 
-func encodeRecord(_ b: EntryBatch, _ pointers: [ValuePointer?] = []) -> [UInt8] {
+func walEncodeRecord(_ b: EntryBatch, _ pointers: [ValuePointer?] = []) -> [UInt8] {
     var w = ByteWriter()
     WALRecord.encode(batch: b, pointers: pointers, into: &w)
     return w.bytes
 }
 
 /// Replays into a list of (batch index, user key, version, meta, value) tuples.
-func replayAll(_ path: String, fileId: UInt64 = 7, readOnly: Bool = false, logger: Logger = quietLogger)
+func walReplayAll(_ path: String, fileId: UInt64 = 7, readOnly: Bool = false, logger: Logger = walQuietLogger)
     throws -> ([[String]], WALReplayResult)
 {
     var batches: [[String]] = []
@@ -93,7 +93,7 @@ func replayAll(_ path: String, fileId: UInt64 = 7, readOnly: Bool = false, logge
     return (batches, r)
 }
 
-func expectedEntries(_ b: EntryBatch) -> [String] {
+func walExpectedEntries(_ b: EntryBatch) -> [String] {
     var out: [String] = []
     b.forEach { s, k, v in
         out.append("\(String(decoding: k, as: UTF8.self))@\(s.version) m\(s.meta) u\(s.userMeta) x\(s.expiresAt) "
@@ -108,19 +108,19 @@ func expectedEntries(_ b: EntryBatch) -> [String] {
         b.set(Array("a".utf8), Array("bc".utf8), version: 2, userMeta: 5, expiresAt: 300)
         b.delete(Array("d".utf8), version: 3)
         b.set(Array("e".utf8), Array("big value elsewhere".utf8), version: 4)
-        let bytes = encodeRecord(b, [nil, nil, ValuePointer(fid: 1, len: 2, offset: 3)])
+        let bytes = walEncodeRecord(b, [nil, nil, ValuePointer(fid: 1, len: 2, offset: 3)])
         let payload: [UInt8] = [3,
                                 0x00, 0x05, 2, 0, 0, 0, 0, 0, 0, 0, 0xAC, 0x02, 1, 2, 0x61, 0x62, 0x63,
                                 0x01, 0x00, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0x64,
                                 0x02, 0x00, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 12, 0x65, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]
         let expected: [UInt8] = [0x01, 0x3F, 0x6F, 0x3B, 58, 0, 0, 0] + payload
         #expect(bytes == expected)
-        #expect(referenceCRC32C([58, 0, 0, 0] + payload) == 0x3B6F_3F01)
+        #expect(walReferenceCRC32C([58, 0, 0, 0] + payload) == 0x3B6F_3F01)
         #expect(WALRecord.header(fileId: 0x0102) == [0x53, 0x45, 0x54, 0x54, 0x57, 0x41, 0x4C, 0x01, 2, 1, 0, 0, 0, 0, 0, 0])
     }
 
     @Test func walReplayRoundTrip() throws {
-        let dir = TempDir()
+        let dir = WALTempDir()
         defer { dir.cleanup() }
         let path = dir.file("000007.wal")
         let w = try WALWriter.create(fs: PosixFileSystem.shared, path: path, fileId: 7)
@@ -129,21 +129,21 @@ func expectedEntries(_ b: EntryBatch) -> [String] {
         // Several records in one append, then one per append.
         var group = ByteWriter()
         for i in 0 ..< 5 {
-            WALRecord.encode(batch: sampleBatch(i), pointers: [], into: &group)
-            all.append(expectedEntries(sampleBatch(i)))
+            WALRecord.encode(batch: walSampleBatch(i), pointers: [], into: &group)
+            all.append(walExpectedEntries(walSampleBatch(i)))
         }
         try w.append(group)
         for i in 5 ..< 40 {
-            try encodeRecord(sampleBatch(i)).withUnsafeBytes { try w.append($0) }
-            all.append(expectedEntries(sampleBatch(i)))
+            try walEncodeRecord(walSampleBatch(i)).withUnsafeBytes { try w.append($0) }
+            all.append(walExpectedEntries(walSampleBatch(i)))
         }
         try w.sync()
         let size = w.size
         w.close()
-        #expect(Int64(fileBytes(path).count) == size)
+        #expect(Int64(walFileBytes(path).count) == size)
 
-        let logs = CapturedLogs()
-        let (batches, r) = try replayAll(path, logger: logs.logger)
+        let logs = WALCapturedLogs()
+        let (batches, r) = try walReplayAll(path, logger: logs.logger)
         #expect(batches == all)
         #expect(r.records == 40)
         #expect(r.entries == all.reduce(0) { $0 + $1.count })
@@ -154,85 +154,85 @@ func expectedEntries(_ b: EntryBatch) -> [String] {
     }
 
     @Test func walTornTailTruncated() throws {
-        let dir = TempDir()
+        let dir = WALTempDir()
         defer { dir.cleanup() }
         let path = dir.file("000007.wal")
         let w = try WALWriter.create(fs: PosixFileSystem.shared, path: path, fileId: 7)
         var ends: [Int64] = []
         for i in 0 ..< 4 {
-            try w.append(encodeRecordWriter(sampleBatch(i)))
+            try w.append(walEncodeRecordWriter(walSampleBatch(i)))
             ends.append(w.size)
         }
         w.close()
         // Cut at every byte inside the last record: replay yields the first three.
         for cut in ends[2] + 1 ..< ends[3] {
             let copy = dir.file("cut.wal")
-            writeFileBytes(copy, Array(fileBytes(path)[0 ..< Int(cut)]))
-            let logs = CapturedLogs()
-            let (batches, r) = try replayAll(copy, logger: logs.logger)
-            #expect(batches == (0 ..< 3).map { expectedEntries(sampleBatch($0)) })
+            walWriteFileBytes(copy, Array(walFileBytes(path)[0 ..< Int(cut)]))
+            let logs = WALCapturedLogs()
+            let (batches, r) = try walReplayAll(copy, logger: logs.logger)
+            #expect(batches == (0 ..< 3).map { walExpectedEntries(walSampleBatch($0)) })
             #expect(r.truncated && r.validEnd == ends[2] && r.fileSize == cut)
-            #expect(Int64(fileBytes(copy).count) == ends[2])
+            #expect(Int64(walFileBytes(copy).count) == ends[2])
             #expect(logs.all.count == 1)
             #expect(logs.all.first?.contains(copy) == true)
             #expect(logs.all.first?.contains("offset=\(ends[2])") == true)
         }
         // After truncation, appending through a memtable replay continues the log.
         let cutPath = dir.file("000009.wal")
-        var bytes = fileBytes(path)
+        var bytes = walFileBytes(path)
         bytes.replaceSubrange(8 ..< 16, with: [9, 0, 0, 0, 0, 0, 0, 0])
-        writeFileBytes(cutPath, Array(bytes[0 ..< Int(ends[3] - 3)]))
+        walWriteFileBytes(cutPath, Array(bytes[0 ..< Int(ends[3] - 3)]))
         let m = try Memtable.replay(fs: PosixFileSystem.shared, dir: dir.path, fileId: 9, arenaSize: 1 << 16,
-                                    readOnly: false, logger: quietLogger)
+                                    readOnly: false, logger: walQuietLogger)
         #expect(m.wal?.size == ends[2])
-        try m.wal!.append(encodeRecordWriter(sampleBatch(10)))
+        try m.wal!.append(walEncodeRecordWriter(walSampleBatch(10)))
         m.wal!.close()
-        let (batches, r) = try replayAll(cutPath, fileId: 9)
-        #expect(batches == [0, 1, 2, 10].map { expectedEntries(sampleBatch($0)) })
+        let (batches, r) = try walReplayAll(cutPath, fileId: 9)
+        #expect(batches == [0, 1, 2, 10].map { walExpectedEntries(walSampleBatch($0)) })
         #expect(!r.truncated)
     }
 
     @Test func walCorruptChecksumInLastRecordTruncated() throws {
-        let dir = TempDir()
+        let dir = WALTempDir()
         defer { dir.cleanup() }
         let path = dir.file("000007.wal")
         let w = try WALWriter.create(fs: PosixFileSystem.shared, path: path, fileId: 7)
-        for i in 0 ..< 3 { try w.append(encodeRecordWriter(sampleBatch(i))) }
+        for i in 0 ..< 3 { try w.append(walEncodeRecordWriter(walSampleBatch(i))) }
         let twoEnd = Int(w.size)
-        try w.append(encodeRecordWriter(sampleBatch(3)))
+        try w.append(walEncodeRecordWriter(walSampleBatch(3)))
         w.close()
-        var bytes = fileBytes(path)
+        var bytes = walFileBytes(path)
         bytes[bytes.count - 2] ^= 0x40  // flip a bit in the last record's payload
-        writeFileBytes(path, bytes)
+        walWriteFileBytes(path, bytes)
 
         // Read-only: reported, file untouched.
-        let roLogs = CapturedLogs()
-        let (roBatches, ro) = try replayAll(path, readOnly: true, logger: roLogs.logger)
+        let roLogs = WALCapturedLogs()
+        let (roBatches, ro) = try walReplayAll(path, readOnly: true, logger: roLogs.logger)
         #expect(roBatches.count == 3 && ro.truncated)
-        #expect(fileBytes(path) == bytes)
+        #expect(walFileBytes(path) == bytes)
         #expect(roLogs.all.first?.contains("checksum mismatch") == true)
 
-        let logs = CapturedLogs()
-        let (batches, r) = try replayAll(path, logger: logs.logger)
-        #expect(batches == (0 ..< 3).map { expectedEntries(sampleBatch($0)) })
+        let logs = WALCapturedLogs()
+        let (batches, r) = try walReplayAll(path, logger: logs.logger)
+        #expect(batches == (0 ..< 3).map { walExpectedEntries(walSampleBatch($0)) })
         #expect(r.truncated && r.records == 3 && r.validEnd == Int64(twoEnd))
-        #expect(fileBytes(path).count == twoEnd)
+        #expect(walFileBytes(path).count == twoEnd)
         #expect(logs.all.count == 1 && logs.all[0].hasPrefix("warning") && logs.all[0].contains(path))
     }
 
     @Test func walBadHeaderGivesCorruptionNamingFile() throws {
-        let dir = TempDir()
+        let dir = WALTempDir()
         defer { dir.cleanup() }
         let path = dir.file("000007.wal")
         let w = try WALWriter.create(fs: PosixFileSystem.shared, path: path, fileId: 7)
-        try w.append(encodeRecordWriter(sampleBatch(1)))
+        try w.append(walEncodeRecordWriter(walSampleBatch(1)))
         w.close()
-        let good = fileBytes(path)
+        let good = walFileBytes(path)
 
         func expectCorruption(_ bytes: [UInt8], fileId: UInt64 = 7, _ what: String) {
-            writeFileBytes(path, bytes)
+            walWriteFileBytes(path, bytes)
             do {
-                _ = try replayAll(path, fileId: fileId)
+                _ = try walReplayAll(path, fileId: fileId)
                 Issue.record("no error for \(what)")
             } catch let e as SettError {
                 #expect(e.code == .corruption, "\(what)")
@@ -241,7 +241,7 @@ func expectedEntries(_ b: EntryBatch) -> [String] {
             } catch {
                 Issue.record("unexpected \(error)")
             }
-            #expect(fileBytes(path) == bytes, "file must be left alone: \(what)")
+            #expect(walFileBytes(path) == bytes, "file must be left alone: \(what)")
         }
         var badMagic = good
         badMagic[0] = 0x58
@@ -253,38 +253,38 @@ func expectedEntries(_ b: EntryBatch) -> [String] {
         expectCorruption([0x53, 0x45, 0x58], "short garbage")
 
         // Missing file.
-        #expect(throws: SettError.self) { _ = try replayAll(dir.file("000099.wal"), fileId: 99) }
+        #expect(throws: SettError.self) { _ = try walReplayAll(dir.file("000099.wal"), fileId: 99) }
     }
 
     @Test func walTornHeaderReplaysAsEmpty() throws {
-        let dir = TempDir()
+        let dir = WALTempDir()
         defer { dir.cleanup() }
         let path = dir.file(Memtable.walFileName(3))
-        writeFileBytes(path, Array(WALRecord.header(fileId: 3).prefix(5)))
+        walWriteFileBytes(path, Array(WALRecord.header(fileId: 3).prefix(5)))
         let m = try Memtable.replay(fs: PosixFileSystem.shared, dir: dir.path, fileId: 3, arenaSize: 1 << 16,
-                                    readOnly: false, logger: quietLogger)
+                                    readOnly: false, logger: walQuietLogger)
         #expect(m.isEmpty)
-        #expect(fileBytes(path) == WALRecord.header(fileId: 3))
-        try m.wal!.append(encodeRecordWriter(sampleBatch(4)))
-        let (batches, _) = try replayAll(path, fileId: 3)
-        #expect(batches == [expectedEntries(sampleBatch(4))])
+        #expect(walFileBytes(path) == WALRecord.header(fileId: 3))
+        try m.wal!.append(walEncodeRecordWriter(walSampleBatch(4)))
+        let (batches, _) = try walReplayAll(path, fileId: 3)
+        #expect(batches == [walExpectedEntries(walSampleBatch(4))])
     }
 
     @Test func walChecksumValidButMalformedRecordIsCorruption() throws {
-        let dir = TempDir()
+        let dir = WALTempDir()
         defer { dir.cleanup() }
         let path = dir.file("000007.wal")
         // A payload claiming two entries but holding one, with a correct checksum.
-        var payload = Array(encodeRecord(sampleBatch(0))[8...])
+        var payload = Array(walEncodeRecord(walSampleBatch(0))[8...])
         payload[0] = 2
         var rec = ByteWriter()
         rec.u32(0)
         rec.u32(UInt32(payload.count))
         rec.append(payload)
-        rec.patchU32(referenceCRC32C(Array(rec.bytes[4...])), at: 0)
-        writeFileBytes(path, WALRecord.header(fileId: 7) + rec.bytes)
+        rec.patchU32(walReferenceCRC32C(Array(rec.bytes[4...])), at: 0)
+        walWriteFileBytes(path, WALRecord.header(fileId: 7) + rec.bytes)
         #expect {
-            _ = try replayAll(path)
+            _ = try walReplayAll(path)
         } throws: { e in
             guard let e = e as? SettError else { return false }
             return e.code == .corruption && e.file == path && (e.offset ?? 0) >= 24
@@ -292,7 +292,7 @@ func expectedEntries(_ b: EntryBatch) -> [String] {
     }
 }
 
-func encodeRecordWriter(_ b: EntryBatch) -> ByteWriter {
+func walEncodeRecordWriter(_ b: EntryBatch) -> ByteWriter {
     var w = ByteWriter()
     WALRecord.encode(batch: b, pointers: [], into: &w)
     return w
