@@ -233,26 +233,25 @@ final class Table: @unchecked Sendable {
         defer { withExtendedLifetime(blk.owner) {} }
         let v = blk.view
         let t = v.target(seekKey)
-        let i = try v.lowerBound(t)
-        if i < v.count {
-            let e = try v.entry(i)
-            guard v.sameUserKey(e, t) else { return nil }
-            return try result(e, block: b)
+        do {
+            let i = try v.lowerBound(t)
+            if i < v.count {
+                let e = try v.entry(i)
+                guard v.sameUserKey(e, t) else { return nil }
+                return LookupResult(version: BlockView.version(e), value: try BlockView.decodeValue(e.value))
+            }
+        } catch {
+            throw corrupt(error.message, block: b)
         }
         // Past the end of block b: the answer can only be the first entry of block b+1.
         guard b + 1 < index.blockCount, InternalKey.sameUserKey(index.firstKey(b + 1), seekKey) else { return nil }
         let next = try loadBlock(b + 1)
         defer { withExtendedLifetime(next.owner) {} }
-        return try result(try next.view.entry(0), block: b + 1)
-    }
-
-    @inline(__always)
-    private func result(_ e: BlockEntry, block: Int) throws(SettError) -> LookupResult {
         do {
-            let value = try BlockView.decodeValue(e.value)
-            return LookupResult(version: BlockView.version(e), value: value)
+            let e = try next.view.entry(0)
+            return LookupResult(version: BlockView.version(e), value: try BlockView.decodeValue(e.value))
         } catch {
-            throw corrupt(error.message, block: block)
+            throw corrupt(error.message, block: b + 1)
         }
     }
 
