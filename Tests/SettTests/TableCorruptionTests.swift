@@ -65,7 +65,7 @@ import Testing
         let entries = Array(Self.entries.prefix(40))
         let good = TableFixtures.build(entries, TableBuilderOptions(blockSize: 512, bloomFalsePositive: 0, compression: c, zstdLevel: 1))
         let firstBlockEnd = 400
-        for pos in stride(from: 0, to: firstBlockEnd, by: 3) {
+        for pos in stride(from: 0, to: firstBlockEnd, by: 5) {
             for flip: UInt8 in [0x01, 0x80, 0xFF] {
                 var bytes = good
                 bytes[pos] ^= flip

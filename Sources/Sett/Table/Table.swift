@@ -55,10 +55,12 @@ final class Table: @unchecked Sendable {
         return UInt64(stem)
     }
 
-    /// Writes `bytes` to a new file at `path` and fsyncs it (the directory is not synced).
+    /// Writes `bytes` as the file at `path` (replacing a leftover file of that name, e.g. from
+    /// a crash before the manifest recorded it) and fsyncs it; the directory is not synced.
     static func write(fs: any FileSystem, path: String, bytes: [UInt8]) throws {
-        let file = try fs.open(path, .createNew)
+        let file = try fs.open(path, .readWrite)
         defer { file.close() }
+        try file.truncate(to: 0)
         try file.write(bytes, at: 0)
         try file.sync()
     }
