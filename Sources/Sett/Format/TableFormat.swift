@@ -103,7 +103,8 @@ enum TableFormat {
         var bloomChecksum: UInt32
     }
 
-    /// Encodes the index. `handles` yields (storedLength, firstKey) for each block.
+    /// Encodes the index. Block i has stored length `storedLengths[i]` and first key
+    /// `firstKeys[firstKeyEnds[i-1] ..< firstKeyEnds[i]]` (one contiguous buffer).
     static func encodeIndex(_ h: IndexHeader, smallest: [UInt8], biggest: [UInt8],
                             storedLengths: [Int], firstKeys: [UInt8], firstKeyEnds: [Int]) -> [UInt8] {
         var w = ByteWriter(capacity: 64 + firstKeys.count + smallest.count + biggest.count + 4 * storedLengths.count)
