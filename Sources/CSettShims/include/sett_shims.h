@@ -8,4 +8,7 @@
 /// (reflected, init/xorout 0xFFFFFFFF), so crc32c("123456789") == 0xE3069283.
 uint32_t sett_crc32c_extend(uint32_t crc, const void *data, size_t len);
 
+/// Names the calling thread (first 15 bytes), for ps/top/perf.
+void sett_set_thread_name(const char *name);
+
 #endif

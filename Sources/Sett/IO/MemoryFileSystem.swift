@@ -150,7 +150,9 @@ final class MemoryFile: StorageFile, @unchecked Sendable {
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(length, 1), alignment: 16)
         let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: copy[0 ..< length]), at: 0)
         if n < length { throw SettError.corruption("map past end of file", file: path, offset: Int64(n)) }
-        return MappedRegion(bytes: UnsafeRawBufferPointer(rebasing: copy[0 ..< length])) { _ in copy.deallocate() }
+        return MappedRegion(bytes: UnsafeRawBufferPointer(rebasing: copy[0 ..< length])) { region in
+            UnsafeMutableRawPointer(mutating: region.baseAddress)?.deallocate()
+        }
     }
 
     func close() {}

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSettShims
 
 /// A mutex with a condition variable (pthread), for the few places that block
 /// threads: group commit, write stalls, background workers.
@@ -57,18 +58,19 @@ final class Monitor: @unchecked Sendable {
 final class WorkerThread: @unchecked Sendable {
     private var thread: pthread_t = 0
     private let body: () -> Void
+    private let name: String
 
     init(name: String, _ body: @escaping () -> Void) {
         self.body = body
+        self.name = name
         let box = Unmanaged.passRetained(self).toOpaque()
         let rc = pthread_create(&thread, nil, { arg in
             let me = Unmanaged<WorkerThread>.fromOpaque(arg!).takeRetainedValue()
+            me.name.withCString { sett_set_thread_name($0) }
             me.body()
             return nil
         }, box)
         precondition(rc == 0, "pthread_create failed: \(rc)")
-        let short = String(decoding: name.utf8.prefix(15), as: UTF8.self)
-        _ = short.withCString { pthread_setname_np(thread, $0) }
     }
 
     func join() { pthread_join(thread, nil) }
