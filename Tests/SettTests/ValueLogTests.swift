@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Logging
 import Synchronization
@@ -367,5 +368,41 @@ private func vlogPath(_ dir: String, _ fid: UInt32) -> String { joinPath(dir, Va
             try ValueLog.open(fs: fs, dir: tmp.path, options: vlogOptions(tmp.path))
         }
         #expect(e.code == .corruption && e.file == path && e.offset == 8)
+    }
+
+    @Test func concurrentReadsWhileAppendingAndRotating() throws {
+        let tmp = VlogTempDir()
+        defer { tmp.remove() }
+        let log = try ValueLog.open(fs: fs, dir: tmp.path, options: vlogOptions(tmp.path, fileSize: 8192))
+        let published = Mutex<[(ValuePointer, Int)]>([])
+        let failures = Mutex<[String]>([])
+        let done = Atomic<Bool>(false)
+        DispatchQueue.concurrentPerform(iterations: 3) { worker in
+            if worker == 0 {
+                defer { done.store(true, ordering: .releasing) }
+                do {
+                    for i in 0 ..< 300 {
+                        var b = EntryBatch()
+                        b.set(Array("k\(i)".utf8), value(i, 300 + i % 50), version: UInt64(i + 1))
+                        let p = try log.append(b, threshold: 0)[0]!
+                        published.withLock { $0.append((p, i)) }
+                        if i % 50 == 0 { try log.sync() }
+                    }
+                } catch { failures.withLock { $0.append("append: \(error)") } }
+            } else {
+                var n = 0
+                while !done.load(ordering: .acquiring) || n < 50 {
+                    let pick = published.withLock { $0.isEmpty ? nil : $0[(n &* 7919 &+ worker) % $0.count] }
+                    n += 1
+                    guard let (p, i) = pick else { continue }
+                    do {
+                        if try log.read(p) != value(i, 300 + i % 50) { failures.withLock { $0.append("value \(i)") } }
+                    } catch { failures.withLock { $0.append("read \(i): \(error)") } }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        #expect(log.fileIds.count > 5)
+        try log.close()
     }
 }
