@@ -130,8 +130,9 @@ final class ValueLog: @unchecked Sendable {
     // MARK: Writing
 
     /// Writes every put of `batch` whose value has at least `threshold` bytes, all with one
-    /// write; returns one element per batch entry (the pointer, or nil for inline values and
-    /// deletes), or [] without writing when nothing qualifies. Rotates to a new file first
+    /// write; returns one element per batch entry (the pointer, or nil for inline values,
+    /// deletes and entries that already hold a pointer), or [] without writing when nothing
+    /// qualifies. Rotates to a new file first
     /// when the active file would pass `valueLogFileSize` or `valueLogMaxEntries`.
     func append(_ batch: EntryBatch, threshold: Int) throws -> [ValuePointer?] {
         var count = 0
@@ -184,9 +185,10 @@ final class ValueLog: @unchecked Sendable {
         }
     }
 
+    /// A put (not a delete, not already a pointer) with a value of at least `threshold` bytes.
     @inline(__always)
     private static func qualifies(_ s: EntryBatch.Slot, _ threshold: Int) -> Bool {
-        s.meta & EntryMeta.delete == 0 && s.valueCount >= threshold
+        s.meta & (EntryMeta.delete | EntryMeta.valuePointer) == 0 && s.valueCount >= threshold
     }
 
     /// Starts the next file; the old one waits in `unsynced` for the next `sync`.
