@@ -35,7 +35,7 @@ struct CrashWriterCommand: ParsableCommand {
             batch.set(Array("counter".utf8), Array("\(version)".utf8), version: version)
             try db.write(batch)
             print("ack \(version)")
-            fflush(stdout)
+            fflush(nil)
             version += 1
             written += 1
         }

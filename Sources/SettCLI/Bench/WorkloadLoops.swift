@@ -53,18 +53,20 @@ enum WorkloadLoops {
         var key = [UInt8](repeating: 0, count: cfg.keySize)
         let b = cfg.batchSize
         var i = 0
+        var batch = EntryBatch(capacity: b)
         while i < n {
             if let stop, stop.isSet { return }
             let m = min(b, n - i)
             let t0 = BenchSystem.nanos()
-            var batch = EntryBatch(capacity: m)
+            batch.removeAll()
             let version = versions.take()
             for j in 0 ..< m {
                 BenchKeys.fill(&key, random ? s.rng.index(below: cfg.num) : i + j)
                 if delete {
                     batch.delete(key, version: version)
                 } else {
-                    batch.set(key, gen.next(), version: version)
+                    let v = gen.next()
+                    key.withUnsafeBytes { k in v.withUnsafeBytes { batch.set(k, $0, version: version) } }
                 }
             }
             try db.write(batch)
