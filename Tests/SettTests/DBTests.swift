@@ -79,8 +79,12 @@ import Testing
             var b = EntryBatch()
             b.set(bytes("a"), bytes("a\(v)"), version: v)
             if v == 10 { b.delete(bytes("gone"), version: v) } else if v < 10 { b.set(bytes("gone"), bytes("g\(v)"), version: v) }
-            for j in 0 ..< 300 { b.set(key(j), value(j, version: v, size: 50), version: v) }
             try db.write(b)
+            for chunk in stride(from: 0, to: 300, by: 100) {
+                var filler = EntryBatch()
+                for j in chunk ..< chunk + 100 { filler.set(key(j), value(j, version: v, size: 50), version: v) }
+                try db.write(filler)
+            }
         }
         db.setDiscardTs(20)
         try db.flatten()
@@ -112,6 +116,7 @@ import Testing
                 let val = value(j, version: v, size: j % 11 == 0 ? 400 : 30)
                 b.set(key(j), val, version: v)
                 model[j] = (v, val)
+                if b.count == 100 { try db.write(b); b.removeAll() }
             }
             for j in stride(from: 0, to: 3000, by: 17) where round == 3 {
                 b.delete(key(j), version: v)
