@@ -61,4 +61,39 @@ import Testing
         }
         #expect(lastAcked > 0, "the writer acknowledged nothing")
     }
+
+    @Test func directoryHeldByAnotherProcessCannotBeOpened() throws {
+        guard let binary = builtProduct("sett") else {
+            Issue.record("the sett executable was not built beside the tests (run swift build first)")
+            return
+        }
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["crash-writer", "--dir", dir.path]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        // Wait until the child has opened the database (its LOCK file names its pid).
+        var pidWritten = false
+        for _ in 0 ..< 100 where !pidWritten {
+            if let s = try? String(contentsOfFile: dir.file("LOCK"), encoding: .utf8), s.hasPrefix("\(p.processIdentifier)") {
+                pidWritten = true
+            } else {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        #expect(pidWritten)
+        #expect {
+            _ = try DB.open(smallOptions(dir.path))
+        } throws: { ($0 as? SettError)?.code == .locked }
+        var ro = smallOptions(dir.path)
+        ro.readOnly = true
+        #expect { _ = try DB.open(ro) } throws: { ($0 as? SettError)?.code == .locked }
+    }
 }
