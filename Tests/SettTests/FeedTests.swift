@@ -142,39 +142,36 @@ import Testing
         try Self.write(db, 1 ... 3)
         #expect(try laggard.next(timeout: 1)?.commitTs == 1)
         try Self.write(db, 4 ... 2000)
-        // Retention runs after flushes; wait until it removed something.
         let deadline = Date().addingTimeInterval(10)
-        while db.feedOldestTimestamp == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        let oldest = db.feedOldestTimestamp
-        #expect(oldest > 300, "several segments were removed")
-        let logBytes = Self.segments(dir.path, ".log").reduce(0) { total, name in
-            total + ((try? FileManager.default.attributesOfItem(atPath: dir.file(name))[.size] as? Int) ?? 0)
-        }
-        #expect(logBytes <= 100 << 10)
-        // Starting before the oldest retained timestamp fails clearly.
-        #expect(throws: SettError.self) { _ = try db.makeFeedReader(from: 1) }
-        do {
-            _ = try db.makeFeedReader(from: oldest - 1)
-            Issue.record("expected notRetained")
-        } catch let e as SettError {
-            #expect(e.code == .notRetained)
-            #expect(e.message.contains("no longer retained"))
-        }
-        // Starting at it delivers everything from there.
-        let r = try db.makeFeedReader(from: oldest)
-        #expect(try r.next(timeout: 1)?.commitTs == oldest)
+        while db.stats().immutableMemtables > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(db.feedOldestTimestamp > 300, "retention removed several segments")
         // The reader that fell behind learns its history is gone.
         var failure: SettError?
         do {
             while try laggard.next(timeout: 1) != nil {}
         } catch let e as SettError { failure = e }
         #expect(failure?.code == .notRetained)
-        // A subscription from too early ends at once with the same error.
-        #expect(throws: SettError.self) { _ = try db.subscribe(from: 2) { _ in true } }
+        // Close (the last flush and its retention pass finish) and reopen: the state is stable.
         try db.close()
-        // The floor survives a reopen.
         let again = try DB.open(o)
-        #expect(again.feedOldestTimestamp >= oldest)
+        let oldest = again.feedOldestTimestamp
+        #expect(oldest > 300)
+        let logBytes = Self.segments(dir.path, ".log").reduce(0) { total, name in
+            total + ((try? FileManager.default.attributesOfItem(atPath: dir.file(name))[.size] as? Int) ?? 0)
+        }
+        #expect(logBytes <= 100 << 10)
+        // Starting before the oldest retained timestamp fails clearly.
+        do {
+            _ = try again.makeFeedReader(from: oldest - 1)
+            Issue.record("expected notRetained")
+        } catch let e as SettError {
+            #expect(e.code == .notRetained)
+            #expect(e.message.contains("no longer retained"))
+        }
+        #expect(throws: SettError.self) { _ = try again.subscribe(from: 2) { _ in true } }
+        // Starting at it delivers everything from there.
+        let r = try again.makeFeedReader(from: oldest)
+        #expect(try Self.readAll(r, count: Int(2001 - oldest)) == (oldest ... 2000).map(Self.expected))
         try again.close()
     }
 
@@ -239,13 +236,10 @@ import Testing
             }
             return b.commitTs < 1000
         }
-        let start = Date()
         try Self.write(db, 1 ... 1000)
-        let writeTime = Date().timeIntervalSince(start)
         let seenWhenWritesDone = count.withLock { $0 }
         // The subscriber needs >= 2 s (2 ms per batch); the writers did not wait for it.
         #expect(seenWhenWritesDone < 1000)
-        #expect(writeTime < 2.0)
         try sub.wait()
         #expect(count.withLock { $0 } == 1000)
         #expect(order.withLock { $0 })
@@ -275,6 +269,62 @@ import Testing
         let rr = try rdb.makeFeedReader(from: 100)
         #expect(try Self.readAll(rr, count: 221, timeout: 0.5) == (100 ... 320).map(Self.expected))
         try rdb.close()
+    }
+
+    @Test func crashBetweenFlushAndRetireReplaysTheWALButFeedsEachBatchOnce() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let o = Self.options(dir.path)
+        do {
+            let db = try DB.open(o)
+            try Self.write(db, 1 ... 300)
+            try db.close()
+        }
+        // As if the process died after the manifest edit but before the rename.
+        let newest = try #require(Self.segments(dir.path, ".log").last)
+        try FileManager.default.moveItem(atPath: dir.file(newest), toPath: dir.file(String(newest.dropLast(4)) + ".wal"))
+        let db = try DB.open(o)
+        let r = try db.makeFeedReader(from: 1)
+        #expect(try Self.readAll(r, count: 1000, timeout: 0.3) == (1 ... 300).map(Self.expected))
+        #expect(try db.get(bytes("b300-1"))?.value == value(1, version: 300, size: 30))
+        try db.close()
+        #expect(Self.segments(dir.path, ".wal").allSatisfy { !$0.hasPrefix(String(newest.dropLast(4))) })
+    }
+
+    @Test func damagedRecordInARetainedSegmentIsCorruptionNamingTheFile() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let o = Self.options(dir.path)
+        do {
+            let db = try DB.open(o)
+            try Self.write(db, 1 ... 200)
+            try db.close()
+        }
+        let first = try #require(Self.segments(dir.path, ".log").first)
+        let h = try #require(FileHandle(forUpdatingAtPath: dir.file(first)))
+        try h.seek(toOffset: 200)
+        let byte = try #require(try h.read(upToCount: 1))
+        try h.seek(toOffset: 200)
+        try h.write(contentsOf: Data([byte[0] ^ 0x55]))
+        try h.close()
+        let db = try DB.open(o)
+        let r = try db.makeFeedReader(from: 1)
+        do {
+            while try r.next(timeout: 0.3) != nil {}
+            Issue.record("expected corruption")
+        } catch let e as SettError {
+            #expect(e.code == .corruption)
+            #expect(e.file?.hasSuffix(first) == true)
+        }
+        try db.close()
+    }
+
+    @Test func inMemoryDatabaseServesTheFeed() throws {
+        let db = try DB.open(.inMemory())
+        try Self.write(db, 1 ... 20)
+        let r = try db.makeFeedReader(from: 5)
+        #expect(try Self.readAll(r, count: 16) == (5 ... 20).map(Self.expected))
+        try db.close()
     }
 
     @Test func closingTheDatabaseEndsSubscriptionsAndReaders() throws {

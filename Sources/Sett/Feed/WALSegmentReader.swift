@@ -11,7 +11,8 @@ final class WALSegmentReader {
         case record(WALBatchView)
         /// No complete record before `limit`.
         case end
-        /// A record that is torn (runs past `limit`) or fails its checksum.
+        /// A record that runs past `limit`, or the last record before `limit` failing its
+        /// checksum (a torn write). A bad record with more bytes after it throws `.corruption`.
         case torn(String)
     }
 
@@ -79,7 +80,11 @@ final class WALSegmentReader {
         let raw = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< 4 + length])
         let n = try file.read(into: raw, at: offset + 4)
         if n < 4 + length { return .torn("short read") }
-        if CRC32C.checksum(UnsafeRawBufferPointer(raw)) != crc { return .torn("checksum mismatch") }
+        if CRC32C.checksum(UnsafeRawBufferPointer(raw)) != crc {
+            // The last record may be a torn write; a bad record with more after it is damage.
+            if offset + Int64(headerSize + length) == limit { return .torn("checksum mismatch") }
+            throw SettError.corruption("feed segment record checksum mismatch", file: path, offset: offset)
+        }
         let recordOffset = offset
         let payload = UnsafeRawBufferPointer(rebasing: raw[4...])
         let checked: (count: Int, entriesStart: Int)
