@@ -97,7 +97,10 @@ public final class FeedReader {
         if let failed { throw failed }
         do {
             return try nextBatch(deadline: monotonicNanos() + UInt64(max(0, timeout) * 1e9))
-        } catch let e as SettError {
+        } catch {
+            // An error racing with close (e.g. the value log closing under us) is `.closed`.
+            let e = db.isClosed.load(ordering: .acquiring) ? SettError(.closed, "database is closed")
+                : error as? SettError ?? SettError(.io, "\(error)")
             failed = e
             segment = nil
             throw e

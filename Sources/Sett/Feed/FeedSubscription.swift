@@ -19,12 +19,11 @@ public final class FeedSubscription: Sendable {
     private let cancelled = Atomic<Bool>(false)
     private let state = Mutex(State())
     private let done = Monitor()
-    nonisolated(unsafe) private var thread: WorkerThread?
+    private let thread = Mutex<WorkerThread?>(nil)
 
-    init(reader: FeedReader, handler: @escaping (CommittedBatch) throws -> Bool) {
+    init(reader: FeedReader, handler: @escaping @Sendable (CommittedBatch) throws -> Bool) {
         nonisolated(unsafe) let reader = reader
-        nonisolated(unsafe) let handler = handler
-        thread = WorkerThread(name: "sett-feed") { [self] in
+        let worker = WorkerThread(name: "sett-feed") { [self] in
             var failure: (any Error)?
             do {
                 while !cancelled.load(ordering: .acquiring) {
@@ -43,6 +42,7 @@ public final class FeedSubscription: Sendable {
             }
             done.withLock { done.broadcast() }
         }
+        thread.withLock { $0 = worker }
     }
 
     /// Asks the subscription to stop; it ends after the batch in hand (if any).
@@ -55,8 +55,7 @@ public final class FeedSubscription: Sendable {
         done.withLock {
             while !state.withLock({ $0.finished }) { done.wait(seconds: 0.1) }
         }
-        thread?.join()
-        thread = nil
+        if let t = thread.withLock({ t -> WorkerThread? in defer { t = nil }; return t }) { t.join() }
         if let e = state.withLock({ $0.error }) { throw e }
     }
 }
@@ -86,7 +85,7 @@ extension DB {
     /// `.notRetained` if retention removed what it still needed.
     /// Throws `.notRetained` at once when `ts` is below `feedOldestTimestamp`.
     public func subscribe(from ts: UInt64, prefixes: [[UInt8]] = [],
-                          handler: @escaping (CommittedBatch) throws -> Bool) throws -> FeedSubscription {
+                          handler: @escaping @Sendable (CommittedBatch) throws -> Bool) throws -> FeedSubscription {
         let reader = try makeFeedReader(from: ts, prefixes: prefixes)
         return FeedSubscription(reader: reader, handler: handler)
     }
