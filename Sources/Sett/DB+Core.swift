@@ -19,6 +19,8 @@ public final class DB: @unchecked Sendable {
     let valueLog: ValueLog
     let levels: LevelsController
     let blockCache: BlockCache?
+    /// The commit feed: retained WAL segments and the published live tail.
+    let feed: FeedLog
 
     /// Guards `memtables`, `closed` and the flush queue; flush and rotation signal on it.
     let memMonitor = Monitor()
@@ -41,7 +43,7 @@ public final class DB: @unchecked Sendable {
     let flushCount = Atomic<Int>(0)
 
     init(options: Options, fs: any FileSystem, dirLock: (any FileLock)?, valueDirLock: (any FileLock)?, manifest: Manifest,
-         valueLog: ValueLog, levels: LevelsController, blockCache: BlockCache?, memtables: [Memtable], nextWALId: UInt64) {
+         valueLog: ValueLog, levels: LevelsController, blockCache: BlockCache?, memtables: [Memtable], nextWALId: UInt64, feed: FeedLog) {
         self.options = options
         self.fs = fs
         self.logger = options.logger
@@ -53,6 +55,7 @@ public final class DB: @unchecked Sendable {
         self.blockCache = blockCache
         self.memtables = memtables
         self.nextWALId = nextWALId
+        self.feed = feed
     }
 
     /// The highest version written so far (0 for an empty database).

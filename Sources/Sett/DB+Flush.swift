@@ -18,8 +18,12 @@ extension DB {
                     if memtables.last === mt { memtables.removeLast() }
                     memMonitor.broadcast()
                 }
-                try mt.deleteWAL()
+                // The WAL becomes a retained commit-feed segment (.wal -> .log).
+                try mt.retireWAL()
                 flushCount.add(1, ordering: .relaxed)
+                do { try feed.enforceRetention() } catch {
+                    logger.warning("feed retention failed", metadata: ["error": "\(error)"])
+                }
             } catch {
                 let e = error as? SettError ?? SettError(.io, "\(error)")
                 logger.error("memtable flush failed; writes will stop", metadata: ["error": "\(e)"])

@@ -35,9 +35,10 @@ extension DB {
             let levels = try LevelsController(options: options, fs: fs, manifest: manifest, cache: cache, valueLog: valueLog)
             var maxVersion = levels.snapshot().levels.joined().reduce(0) { max($0, $1.maxVersion) }
 
-            let walIds = try fs.list(options.dir).compactMap { name -> UInt64? in
-                name.hasSuffix(".wal") ? UInt64(name.dropLast(4)) : nil
-            }.sorted()
+            // .wal files are replayed; .log files are retained commit-feed history only.
+            let segments = try fs.list(options.dir).compactMap(FeedLog.segmentId)
+            let walIds = segments.filter { !$0.retained }.map(\.id).sorted()
+            let highestSegment = segments.map(\.id).max() ?? 0
             var memtables: [Memtable] = []
             for id in walIds {
                 let mt = try Memtable.replay(fs: fs, dir: options.dir, fileId: id, arenaSize: options.memTableSize,
@@ -49,14 +50,15 @@ extension DB {
                     memtables.insert(mt, at: 0)
                 }
             }
-            let nextWALId = (walIds.last ?? 0) + 1
+            let nextWALId = highestSegment + 1
             let active = try Memtable.create(fs: options.readOnly ? nil : fs, dir: options.dir, fileId: nextWALId,
                                              arenaSize: options.memTableSize)
             if !options.readOnly { try fs.syncDirectory(options.dir) }
             memtables.insert(active, at: 0)
+            let feed = try FeedLog.open(fs: fs, options: options, activeId: nextWALId, newestTs: maxVersion)
             let db = DB(options: options, fs: fs, dirLock: dirLock, valueDirLock: valueDirLock, manifest: manifest,
                         valueLog: valueLog, levels: levels, blockCache: cache, memtables: memtables,
-                        nextWALId: nextWALId + 1)
+                        nextWALId: nextWALId + 1, feed: feed)
             db.maxVersionSeen.store(maxVersion, ordering: .releasing)
             if !options.readOnly {
                 db.startFlusher()
@@ -85,6 +87,7 @@ extension DB {
             return true
         }
         guard first else { return }
+        feed.close()
         // Let in-flight writers finish.
         writeMonitor.withLock { while !writeQueue.isEmpty { writeMonitor.wait() } }
         var firstError: (any Error)?

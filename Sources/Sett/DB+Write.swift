@@ -100,6 +100,7 @@ extension DB {
             try valueLog.sync()
             try wal.sync()
         }
+        feed.publish(walId: wal.fileId, end: wal.size, ts: highest)
         for (r, p) in zip(group, pointers) { mt.insert(r.batch, pointers: p) }
         var cur = maxVersionSeen.load(ordering: .relaxed)
         while highest > cur {

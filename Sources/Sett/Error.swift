@@ -5,6 +5,8 @@ public struct SettError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Code: String, Sendable {
         case corruption, io, notFound, conflict, closed, readOnly, invalidArgument
         case txnTooBig, fenced, locked, unsupported, stalled
+        /// A commit-feed start timestamp (or reader position) whose history retention removed.
+        case notRetained
     }
 
     public var code: Code

@@ -93,6 +93,13 @@ public struct Options: Sendable {
     public var numVersionsToKeep: Int = 1
     public var logger = Logger(label: "sett")
 
+    /// Commit feed: bytes of retained history (flushed WALs kept as `.log` segments)
+    /// beyond which the oldest segments are removed. 0 keeps none once flushed.
+    public var feedRetentionBytes: Int = 256 << 20
+    /// Commit feed: segments whose last write is older than this many seconds are
+    /// removed (0 = no time limit). Checked after each memtable flush.
+    public var feedRetentionSeconds: UInt64 = 3600
+
     /// Largest key accepted.
     public var maxKeySize: Int = 65000
     /// Largest value accepted.
@@ -145,6 +152,7 @@ public struct Options: Sendable {
         try check(valueLogMaxEntries >= 1, "valueLogMaxEntries must be at least 1")
         try check(numCompactors >= 0, "numCompactors must not be negative")
         try check(zstdCompressionLevel >= 1 && zstdCompressionLevel <= 22, "zstdCompressionLevel must be in 1...22")
+        try check(feedRetentionBytes >= 0, "feedRetentionBytes must not be negative")
         try check(numVersionsToKeep >= 1, "numVersionsToKeep must be at least 1")
         try check(maxKeySize >= 1 && maxKeySize <= 65000, "maxKeySize must be in 1...65000")
         try check(maxValueSize >= 1 && maxValueSize < 1 << 31, "maxValueSize must be below 2 GiB")

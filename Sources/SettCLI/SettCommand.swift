@@ -6,7 +6,8 @@ public struct SettCommand: ParsableCommand {
         commandName: "sett",
         abstract: "Sett: an LSM storage engine with key-value separation.",
         version: settVersion,
-        subcommands: [DemoCommand.self, InfoCommand.self, BenchCommand.self, CrashWriterCommand.self]
+        subcommands: [DemoCommand.self, InfoCommand.self, BenchCommand.self, CrashWriterCommand.self,
+                      LogShipChildCommand.self]
     )
 
     public init() {}

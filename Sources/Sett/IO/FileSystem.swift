@@ -10,6 +10,8 @@ protocol FileSystem: AnyObject, Sendable {
     func remove(_ path: String) throws
     /// Atomically replaces `to` with `from` (POSIX rename).
     func rename(_ from: String, _ to: String) throws
+    /// Unix seconds of the last modification of the file at `path`.
+    func modificationTime(_ path: String) throws -> UInt64
     /// Names (not paths) of the entries of `dir`, unsorted.
     func list(_ dir: String) throws -> [String]
     func createDirectory(_ path: String) throws

@@ -5,6 +5,7 @@ import Synchronization
 final class MemoryFileSystem: FileSystem {
     final class Node: @unchecked Sendable {
         let lock = Mutex<[UInt8]>([])
+        let mtime = Atomic<UInt64>(unixNow())
     }
 
     private struct State {
@@ -51,6 +52,11 @@ final class MemoryFileSystem: FileSystem {
             guard let node = s.files.removeValue(forKey: from) else { throw SettError(.notFound, "no such file", file: from) }
             s.files[to] = node
         }
+    }
+
+    func modificationTime(_ path: String) throws -> UInt64 {
+        guard let node = state.withLock({ $0.files[path] }) else { throw SettError(.notFound, "no such file", file: path) }
+        return node.mtime.load(ordering: .relaxed)
     }
 
     func list(_ dir: String) throws -> [String] {
@@ -122,6 +128,7 @@ final class MemoryFile: StorageFile, @unchecked Sendable {
     }
 
     func write(_ src: UnsafeRawBufferPointer, at offset: Int64) throws {
+        node.mtime.store(unixNow(), ordering: .relaxed)
         node.lock.withLock { bytes in
             let start = Int(offset)
             if bytes.count < start + src.count {

@@ -29,6 +29,12 @@ final class PosixFileSystem: FileSystem {
         if Glibc.rename(from, to) != 0 { throw posixError("rename to \(to)", path: from) }
     }
 
+    func modificationTime(_ path: String) throws -> UInt64 {
+        var st = stat()
+        if stat(path, &st) != 0 { throw posixError("stat", path: path) }
+        return UInt64(max(0, st.st_mtim.tv_sec))
+    }
+
     func list(_ dir: String) throws -> [String] {
         guard let d = opendir(dir) else { throw posixError("opendir", path: dir) }
         defer { closedir(d) }

@@ -148,6 +148,18 @@ final class Memtable: @unchecked Sendable {
         return LookupResult(key: k, value: skiplist.value(n))
     }
 
+    /// Closes the WAL once the memtable is safely flushed to a table and renames it
+    /// `NNNNNN.wal` -> `NNNNNN.log`: a retained commit-feed segment, never replayed.
+    /// Syncs the directory so a reopen does not replay it again.
+    func retireWAL() throws {
+        wal?.close()
+        wal = nil
+        guard let fs, let walPath, fs.exists(walPath) else { return }
+        let logPath = joinPath(parentDirectory(walPath), FeedLog.logFileName(fileId))
+        try fs.rename(walPath, logPath)
+        try fs.syncDirectory(parentDirectory(walPath))
+    }
+
     /// Closes and removes the WAL once the memtable is safely flushed to a table.
     /// The caller syncs the directory if it needs the removal durable.
     func deleteWAL() throws {

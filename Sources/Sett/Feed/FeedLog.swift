@@ -1,0 +1,211 @@
+import Logging
+import Synchronization
+
+/// The commit feed's bookkeeping: which WAL segments hold feed history, where the live
+/// tail ends, and which timestamps retention has already given up.
+///
+/// Segments are the WAL files: live `NNNNNN.wal` (the active memtable's and those of
+/// memtables awaiting flush) and retained `NNNNNN.log` (a flushed memtable's WAL, renamed
+/// instead of deleted). Ids are WAL ids, so id order is commit order.
+///
+/// Thread safety: all methods may be called from any thread. `publish` is called by the
+/// group-commit leader after each WAL append; it only takes a short lock and broadcasts,
+/// so readers never hold up writers. `enforceRetention` runs on the flush thread.
+///
+/// Invariants: the published `(walId, end)` only moves forward; once a newer id has been
+/// published, older segments are complete (never appended to again). `floor` (the
+/// highest commit timestamp in any deleted segment) is persisted in `FEED` before those
+/// segments are removed, and never decreases.
+final class FeedLog: @unchecked Sendable {
+    let fs: any FileSystem
+    let dir: String
+    let readOnly: Bool
+    let retentionBytes: Int
+    let retentionSeconds: UInt64
+    let logger: Logger
+
+    let monitor = Monitor()
+    // Guarded by `monitor`.
+    private var publishedId: UInt64
+    private var publishedEnd: Int64
+    private var newestTs: UInt64
+    private var closed = false
+    private let floorValue: Atomic<UInt64>
+    /// Serialises retention passes.
+    private let retentionLock = Mutex(())
+
+    private init(fs: any FileSystem, options: Options, floor: UInt64, activeId: UInt64, newestTs: UInt64) {
+        self.fs = fs
+        self.dir = options.dir
+        self.readOnly = options.readOnly
+        self.retentionBytes = options.feedRetentionBytes
+        self.retentionSeconds = options.feedRetentionSeconds
+        self.logger = options.logger
+        self.floorValue = Atomic(floor)
+        self.publishedId = activeId
+        self.publishedEnd = Int64(WALRecord.headerSize)
+        self.newestTs = newestTs
+    }
+
+    /// Loads `FEED` (floor 0 when absent). `activeId` is the id of the WAL the writer will
+    /// append to next (every lower segment is complete); `newestTs` the newest commit
+    /// timestamp already on disk.
+    static func open(fs: any FileSystem, options: Options, activeId: UInt64, newestTs: UInt64) throws -> FeedLog {
+        let path = joinPath(options.dir, FeedStateFormat.fileName)
+        var floor: UInt64 = 0
+        if fs.exists(path) {
+            let f = try fs.open(path, .readOnly)
+            defer { f.close() }
+            let size = try f.size()
+            guard size <= 4096 else { throw SettError.corruption("feed state file too large", file: path, offset: 0) }
+            floor = try FeedStateFormat.decode(try f.readExactly(Int(size), at: 0), path: path)
+        }
+        return FeedLog(fs: fs, options: options, floor: floor, activeId: activeId, newestTs: newestTs)
+    }
+
+    /// "000007.log": a retained feed segment (a flushed memtable's WAL).
+    static func logFileName(_ id: UInt64) -> String {
+        let digits = String(id)
+        return String(repeating: "0", count: max(0, 6 - digits.count)) + digits + ".log"
+    }
+
+    /// Parses "NNNNNN.log" / "NNNNNN.wal"; nil for other names.
+    static func segmentId(_ name: String) -> (id: UInt64, retained: Bool)? {
+        guard name.count > 4 else { return nil }
+        let ext = name.suffix(4)
+        guard ext == ".log" || ext == ".wal", let id = UInt64(name.dropLast(4)) else { return nil }
+        return (id, ext == ".log")
+    }
+
+    /// Ids of every feed segment in the directory, ascending.
+    func segmentIds() throws -> [UInt64] {
+        Array(Set(try fs.list(dir).compactMap { Self.segmentId($0)?.id })).sorted()
+    }
+
+    // MARK: Live tail
+
+    /// Called by the group-commit leader after appending records to WAL `walId`, whose
+    /// valid bytes now end at `end`; `ts` is the highest commit timestamp appended.
+    func publish(walId: UInt64, end: Int64, ts: UInt64) {
+        monitor.lock()
+        if walId > publishedId || (walId == publishedId && end > publishedEnd) {
+            publishedId = walId
+            publishedEnd = end
+        }
+        if ts > newestTs { newestTs = ts }
+        monitor.broadcast()
+        monitor.unlock()
+    }
+
+    /// The published tail: segments below `id` are complete; segment `id` is valid up to `end`.
+    func tail() -> (id: UInt64, end: Int64, closed: Bool) {
+        monitor.withLock { (publishedId, publishedEnd, closed) }
+    }
+
+    /// Waits until the tail moves past `(id, end)`, the log closes, or `deadline`
+    /// (monotonic nanoseconds) passes. Returns false on timeout.
+    func waitForTail(after id: UInt64, _ end: Int64, deadline: UInt64) -> Bool {
+        monitor.withLock {
+            while !closed && publishedId == id && publishedEnd == end {
+                let now = monotonicNanos()
+                if now >= deadline { return false }
+                monitor.wait(seconds: min(Double(deadline - now) / 1e9, 0.25))
+            }
+            return true
+        }
+    }
+
+    /// Sleeps until something is published, the log closes, or `deadline` passes.
+    func waitForAnything(deadline: UInt64) {
+        monitor.withLock {
+            let now = monotonicNanos()
+            if !closed && now < deadline { monitor.wait(seconds: min(Double(deadline - now) / 1e9, 0.25)) }
+        }
+    }
+
+    var newestTimestamp: UInt64 { monitor.withLock { newestTs } }
+    var isClosed: Bool { monitor.withLock { closed } }
+
+    /// Wakes every waiting reader; they end with `.closed`.
+    func close() {
+        monitor.withLock {
+            closed = true
+            monitor.broadcast()
+        }
+    }
+
+    // MARK: Retention
+
+    /// Highest commit timestamp in a deleted segment (0 = nothing deleted yet).
+    var floor: UInt64 { floorValue.load(ordering: .acquiring) }
+
+    /// The smallest `from` a new reader accepts: 0 while no history was deleted,
+    /// otherwise `floor + 1`.
+    var oldestTimestamp: UInt64 {
+        let f = floor
+        return f == 0 ? 0 : f + 1
+    }
+
+    /// Deletes the oldest retained (`.log`) segments while their total size exceeds
+    /// `feedRetentionBytes`, and those whose last write is older than
+    /// `feedRetentionSeconds` (when nonzero). Persists the new floor first.
+    func enforceRetention(now: UInt64 = unixNow()) throws {
+        guard !readOnly else { return }
+        try retentionLock.withLock { _ in
+            var logs: [(id: UInt64, path: String, size: Int64, mtime: UInt64)] = []
+            for name in try fs.list(dir) {
+                guard let s = Self.segmentId(name), s.retained else { continue }
+                let path = joinPath(dir, name)
+                let f = try fs.open(path, .readOnly)
+                let size = try f.size()
+                f.close()
+                logs.append((s.id, path, size, try fs.modificationTime(path)))
+            }
+            logs.sort { $0.id < $1.id }
+            var total = logs.reduce(Int64(0)) { $0 + $1.size }
+            var doomed: [(id: UInt64, path: String, size: Int64, mtime: UInt64)] = []
+            for s in logs {
+                let tooBig = total > Int64(retentionBytes)
+                let tooOld = retentionSeconds > 0 && now > s.mtime && now - s.mtime > retentionSeconds
+                guard tooBig || tooOld else { break }
+                doomed.append(s)
+                total -= s.size
+            }
+            guard !doomed.isEmpty else { return }
+            var newFloor = floor
+            for s in doomed {
+                guard let r = try WALSegmentReader.open(fs: fs, dir: dir, id: s.id) else { continue }
+                let limit = try r.size()
+                loop: while true {
+                    switch try r.next(limit: limit) {
+                    case .record(let view): newFloor = max(newFloor, view.commitTimestamp)
+                    case .end, .torn: break loop
+                    }
+                }
+                r.close()
+            }
+            if newFloor > floor { try persistFloor(newFloor) }
+            for s in doomed { try fs.remove(s.path) }
+            try fs.syncDirectory(dir)
+            logger.debug("feed retention removed segments",
+                         metadata: ["segments": "\(doomed.map(\.id))", "floor": "\(newFloor)"])
+        }
+    }
+
+    private func persistFloor(_ value: UInt64) throws {
+        let tmp = joinPath(dir, FeedStateFormat.fileName + ".tmp")
+        if fs.exists(tmp) { try fs.remove(tmp) }
+        let f = try fs.open(tmp, .createNew)
+        do {
+            try f.write(FeedStateFormat.encode(floor: value), at: 0)
+            try f.sync()
+            f.close()
+        } catch {
+            f.close()
+            throw error
+        }
+        try fs.rename(tmp, joinPath(dir, FeedStateFormat.fileName))
+        try fs.syncDirectory(dir)
+        floorValue.store(value, ordering: .releasing)
+    }
+}
