@@ -58,6 +58,7 @@ extension DB {
                         valueLog: valueLog, levels: levels, blockCache: cache, memtables: memtables,
                         nextWALId: nextWALId + 1)
             db.maxVersionSeen.store(maxVersion, ordering: .releasing)
+            db.startOracle(maxVersion: maxVersion)
             if !options.readOnly {
                 db.startFlusher()
                 levels.startCompactors()
@@ -87,6 +88,7 @@ extension DB {
         guard first else { return }
         // Let in-flight writers finish.
         writeMonitor.withLock { while !writeQueue.isEmpty { writeMonitor.wait() } }
+        committers.shutdown()
         var firstError: (any Error)?
         if !options.readOnly {
             memMonitor.withLock {

@@ -93,6 +93,17 @@ public struct Options: Sendable {
     public var numVersionsToKeep: Int = 1
     public var logger = Logger(label: "sett")
 
+    /// Managed mode (Badger's `OpenManaged`): the caller chooses every read and commit
+    /// timestamp (`newTransaction(readTs:update:)`, `Txn.commit(at:)`,
+    /// `newWriteBatch(at:)`, `write(_: EntryBatch)`) and the discard timestamp
+    /// (`setDiscardTs`). Oracle-assigned calls (`update`, `newTransaction(update:)`,
+    /// `newWriteBatch()`) throw `.invalidArgument`. See `DB.leaveManagedMode()`.
+    public var managedMode = false
+    /// Serializable snapshot isolation: a transaction whose reads (keys and iterated
+    /// ranges) were overwritten by a later commit fails with `.conflict`. False turns
+    /// checking (and its bookkeeping) off: the last writer wins.
+    public var detectConflicts = true
+
     /// Largest key accepted.
     public var maxKeySize: Int = 65000
     /// Largest value accepted.
