@@ -17,8 +17,12 @@ public struct Item: Sendable {
     /// The inline value, or the 12 encoded bytes of a value pointer when `isPointer`.
     let raw: [UInt8]
     let db: DB?
+    /// False for items of a keys-only iterator.
+    let hasValue: Bool
 
-    init(key: [UInt8], version: UInt64, meta: UInt8, userMeta: UInt8, expiresAt: UInt64, raw: [UInt8], db: DB?) {
+    init(key: [UInt8], version: UInt64, meta: UInt8, userMeta: UInt8, expiresAt: UInt64, raw: [UInt8], db: DB?,
+         hasValue: Bool = true) {
+        self.hasValue = hasValue
         self.key = key
         self.version = version
         self.meta = meta
@@ -40,7 +44,9 @@ public struct Item: Sendable {
     public var discardEarlierVersions: Bool { meta & EntryMeta.discardEarlierVersions != 0 }
 
     /// The value, copied (read from the value log if it lives there).
+    /// Throws `.invalidArgument` for items of a keys-only iterator.
     public func value() throws -> [UInt8] {
+        guard hasValue else { throw SettError.invalid("the iterator was opened keysOnly: items carry no values") }
         guard isPointer else { return raw }
         guard let db else { throw SettError(.closed, "value pointer without a database") }
         try db.checkOpen()
@@ -50,7 +56,7 @@ public struct Item: Sendable {
     /// Calls `body` with the value's bytes, borrowed for the duration of the call
     /// (no copy for values stored in the tree; a value-log value is read first).
     public func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        if isPointer {
+        if isPointer || !hasValue {
             let v = try value()
             return try v.withUnsafeBytes(body)
         }

@@ -14,7 +14,6 @@ import Sett
 final class BenchRunner {
     let cfg: BenchConfig
     private var db: DB?
-    private var versions = VersionCounter(after: 0)
     /// Every thread of every benchmark gets its own seed: `--seed` + 1, + 2, ... (as main.go).
     private var seedCounter: UInt64 = 0
     /// Built once, outside any timed region (1 MiB of random bytes).
@@ -76,7 +75,6 @@ final class BenchRunner {
         try CLIFiles.makeDirectories(cfg.db)
         let d = try DB.open(cfg.options(syncWrites: sync))
         db = d
-        versions = VersionCounter(after: d.maxVersion)
     }
 
     private func close() throws {
@@ -148,10 +146,9 @@ final class BenchRunner {
     private func writes(_ b: Benchmark, n: Int, random: Bool, delete: Bool) throws -> BenchResult {
         let db = try require()
         let cfg = self.cfg
-        let versions = self.versions
         let values = self.values
         let (stats, secs) = try BenchThreads.run(seeds: seeds(1)) { s in
-            try WorkloadLoops.write(db, cfg, versions, values, &s, n: n, random: random, delete: delete)
+            try WorkloadLoops.write(db, cfg, values, &s, n: n, random: random, delete: delete)
         }
         return summarize(b, stats, secs, threads: 1, requested: nil)
     }
@@ -169,11 +166,10 @@ final class BenchRunner {
     private func readWhileWriting() throws -> BenchResult {
         let db = try require()
         let cfg = self.cfg
-        let versions = self.versions
         let values = self.values
         let stop = StopFlag()
         let join = BenchThreads.background(seed: seeds(1)[0]) { s in
-            try WorkloadLoops.write(db, cfg, versions, values, &s, n: Int.max, random: true, delete: false, stop: stop)
+            try WorkloadLoops.write(db, cfg, values, &s, n: Int.max, random: true, delete: false, stop: stop)
         }
         let result: BenchResult
         do {
