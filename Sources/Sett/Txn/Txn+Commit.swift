@@ -107,6 +107,7 @@ extension Txn {
         _ = try db.oracle.commit(readTs: readTs, reads: prepared.reads, writes: prepared.writes, commitTs: commitTs,
                                  discardTs: db.discardTs) { ts in
             batch.setVersion(ts)
+            self.commitTs = ts
             let request = db.enqueueWrite(batch, estimate: prepared.estimate)
             onEnqueued(ts, request)
             return request

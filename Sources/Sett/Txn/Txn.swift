@@ -32,6 +32,9 @@ public final class Txn: @unchecked Sendable {
     let trackReads: Bool
     var finished = false
     var finishReason = ""
+    /// The timestamp the writes were committed at; 0 until a commit with writes has
+    /// been queued (it is set before the write is applied).
+    public internal(set) var commitTs: UInt64 = 0
 
     init(db: DB, readTs: UInt64, update: Bool, managed: Bool) {
         self.db = db

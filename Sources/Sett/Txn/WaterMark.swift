@@ -88,7 +88,7 @@ final class WaterMark: @unchecked Sendable {
     }
 
     private func publishLocked() {
-        let value = head < order.count ? order[head] - 1 : lastBegun
+        let value = head < order.count ? (order[head] == 0 ? 0 : order[head] - 1) : lastBegun
         // doneUntil never goes backwards (an out-of-order begin below it stays pending
         // but cannot undo what was published).
         if value > published.load(ordering: .relaxed) {
