@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Sett
+import Synchronization
 
 /// Runs the benchmarks of one `sett bench` invocation in order on one database, printing
 /// db_bench lines as it goes and `RESULT` lines at the end. Used from one thread (the
@@ -55,7 +56,7 @@ final class BenchRunner {
         emit("Values:     \(cfg.valueSize) bytes each (compressible to 50%)")
         emit("Entries:    \(cfg.num)")
         emit("Reads:      \(cfg.reads) per reader thread")
-        emit("Threads:    \(cfg.threads) readers, 1 writer")
+        emit("Threads:    \(cfg.threads) readers, \(cfg.txnWriters) writer(s)")
         emit("Batch size: \(cfg.batchSize)")
         emit("SyncWrites: \(cfg.sync)")
         emit("Compression: \(cfg.compression)")
@@ -147,10 +148,15 @@ final class BenchRunner {
         let db = try require()
         let cfg = self.cfg
         let values = self.values
-        let (stats, secs) = try BenchThreads.run(seeds: seeds(1)) { s in
-            try WorkloadLoops.write(db, cfg, values, &s, n: n, random: random, delete: delete)
+        let writers = cfg.txnWriters
+        let nextWriter = Atomic<Int>(0)
+        let (stats, secs) = try BenchThreads.run(seeds: seeds(writers)) { s in
+            // Writer t takes indices [t*n/W, (t+1)*n/W).
+            let t = nextWriter.add(1, ordering: .relaxed).oldValue
+            let lo = t * n / writers, hi = (t + 1) * n / writers
+            try WorkloadLoops.write(db, cfg, values, &s, n: hi - lo, offset: lo, random: random, delete: delete)
         }
-        return summarize(b, stats, secs, threads: 1, requested: nil)
+        return summarize(b, stats, secs, threads: writers, requested: nil)
     }
 
     private func reads(_ b: Benchmark, _ body: @escaping @Sendable (DB, inout ThreadStats) throws -> Void)

@@ -30,13 +30,14 @@ final class StopFlag: Sendable {
 
 /// The per-thread benchmark loops. Stateless: everything comes in as arguments.
 enum WorkloadLoops {
-    /// Puts (or deletes) `n` keys, indices 0..<n in order or uniform in [0, num) when
+    /// Puts (or deletes) `n` keys, indices offset..<offset+n in order or uniform in [0, num) when
     /// `random`, the way the Badger peer does: batch size 1 = one `update` transaction
     /// per put; larger = a `WriteBatch` of `batchSize` entries, then `flush()`.
     /// Latency is recorded per transaction / per flushed batch.
     /// `values` is taken by value, so every call starts at the generator's first value.
     static func write(_ db: DB, _ cfg: BenchConfig, _ values: ValueGenerator,
-                      _ s: inout ThreadStats, n: Int, random: Bool, delete: Bool, stop: StopFlag? = nil) throws {
+                      _ s: inout ThreadStats, n: Int, offset: Int = 0, random: Bool, delete: Bool,
+                      stop: StopFlag? = nil) throws {
         var gen = values
         var key = [UInt8](repeating: 0, count: cfg.keySize)
         let b = cfg.batchSize
@@ -46,7 +47,7 @@ enum WorkloadLoops {
             let m = min(b, n - i)
             let t0 = BenchSystem.nanos()
             if b == 1 {
-                BenchKeys.fill(&key, random ? s.rng.index(below: cfg.num) : i)
+                BenchKeys.fill(&key, random ? s.rng.index(below: cfg.num) : offset + i)
                 let v = delete ? [] : Array(gen.next())
                 try db.update { txn in
                     if delete { try txn.delete(key) } else { try txn.set(key, v) }
@@ -54,7 +55,7 @@ enum WorkloadLoops {
             } else {
                 let wb = try db.newWriteBatch()
                 for j in 0 ..< m {
-                    BenchKeys.fill(&key, random ? s.rng.index(below: cfg.num) : i + j)
+                    BenchKeys.fill(&key, random ? s.rng.index(below: cfg.num) : offset + i + j)
                     if delete { try wb.delete(key) } else { try wb.set(key, Array(gen.next())) }
                 }
                 try wb.flush()
