@@ -37,6 +37,11 @@ public final class DB: @unchecked Sendable {
     /// Scratch buffer of the group leader for encoding WAL records.
     var walBuffer = ByteWriter(capacity: 1 << 20)
 
+    /// Timestamps, watermarks and conflict detection for transactions.
+    let oracle = Oracle()
+    /// Threads that wait for async commits (never the Swift concurrency pool).
+    let committers = CommitterPool(threads: 2)
+
     let maxVersionSeen = Atomic<UInt64>(0)
     /// Mirrors `closed` for lock-free checks on the read path.
     let isClosed = Atomic<Bool>(false)

@@ -60,6 +60,7 @@ extension DB {
                         valueLog: valueLog, levels: levels, blockCache: cache, memtables: memtables,
                         nextWALId: nextWALId + 1, feed: feed)
             db.maxVersionSeen.store(maxVersion, ordering: .releasing)
+            db.startOracle(maxVersion: maxVersion)
             if !options.readOnly {
                 db.startFlusher()
                 levels.startCompactors()
@@ -90,6 +91,7 @@ extension DB {
         feed.close()
         // Let in-flight writers finish.
         writeMonitor.withLock { while !writeQueue.isEmpty { writeMonitor.wait() } }
+        committers.shutdown()
         var firstError: (any Error)?
         if !options.readOnly {
             memMonitor.withLock {

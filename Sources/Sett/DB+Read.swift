@@ -38,6 +38,10 @@ extension DB {
 
     /// An iterator over the newest visible version (<= `version`) of every live key.
     public func makeIterator(at version: UInt64 = UInt64.max - 1, reverse: Bool = false) -> DBIterator {
+        makeIterator(at: version, reverse: reverse, sinceTs: 0, allVersions: false)
+    }
+
+    func makeIterator(at version: UInt64, reverse: Bool, sinceTs: UInt64, allVersions: Bool) -> DBIterator {
         let mts = memMonitor.withLock { memtables }
         let snap = levels.snapshot()
         var sources: [SourceIterator] = mts.map { .memtable($0.skiplist.makeIterator()) }
@@ -45,7 +49,8 @@ extension DB {
         for l in 1 ..< snap.levels.count where !snap.levels[l].isEmpty {
             sources.append(.level(LevelIterator(tables: snap.levels[l])))
         }
-        return DBIterator(db: self, merge: MergeIterator(sources: sources, reverse: reverse), readVersion: version)
+        return DBIterator(db: self, merge: MergeIterator(sources: sources, reverse: reverse), readVersion: version,
+                          sinceTs: sinceTs, allVersions: allVersions)
     }
 
     /// Compacts until every table is in one level (the last non-empty one).

@@ -1,5 +1,6 @@
-/// One caller's batch waiting in the group-commit queue.
-final class WriteRequest {
+/// One caller's batch waiting in the group-commit queue. Mutable state is guarded by
+/// `DB.writeMonitor`.
+final class WriteRequest: @unchecked Sendable {
     let batch: EntryBatch
     let arenaEstimate: Int
     var done = false
@@ -15,22 +16,54 @@ extension DB {
     /// Applies `batch` atomically: after a crash either all of it or none of it is
     /// present. With `syncWrites` it is durable when this returns.
     ///
+    /// This is the managed-mode primitive: the batch carries its own versions. A database
+    /// not opened with `Options.managedMode` refuses it with `.invalidArgument` (use
+    /// transactions or a `WriteBatch` there).
+    ///
     /// Group commit: concurrent writers queue up; the writer at the front writes the
     /// whole queued group with one WAL append (and one fsync), then wakes the others.
     /// Batches are applied in queue order.
     public func write(_ batch: EntryBatch) throws {
-        try checkOpen()
-        if options.readOnly { throw SettError(.readOnly, "database was opened read-only") }
+        try checkWritable()
         if batch.isEmpty { return }
         try batch.validate(maxKeySize: options.maxKeySize, maxValueSize: options.maxValueSize)
+        let estimate = try checkedArenaEstimate(batch)
+        let request = try oracle.withLock { () throws -> WriteRequest in
+            guard oracle.managed else {
+                throw SettError.invalid("DB.write(EntryBatch) needs managed mode; use transactions or a WriteBatch")
+            }
+            return enqueueWrite(batch, estimate: estimate)
+        }
+        try awaitWrite(request)
+    }
+
+    func checkWritable() throws {
+        try checkOpen()
+        if options.readOnly { throw SettError(.readOnly, "database was opened read-only") }
+    }
+
+    /// The arena estimate of `batch`, refusing one above `maxBatchArenaBytes`.
+    func checkedArenaEstimate(_ batch: EntryBatch) throws -> Int {
         let estimate = arenaEstimate(batch)
         if estimate > maxBatchArenaBytes {
             throw SettError(.txnTooBig, "batch needs about \(estimate) bytes of memtable; the limit is \(maxBatchArenaBytes) "
                 + "(15% of memTableSize)")
         }
+        return estimate
+    }
+
+    /// Appends a validated batch to the group-commit queue. Callers that need queue
+    /// order to equal version order (the oracle) call this under their own lock.
+    func enqueueWrite(_ batch: EntryBatch, estimate: Int) -> WriteRequest {
         let request = WriteRequest(batch: batch, arenaEstimate: estimate)
+        writeMonitor.withLock { writeQueue.append(request) }
+        return request
+    }
+
+    /// Waits until `request` is applied; if it reaches the front of the queue first,
+    /// this thread becomes the leader and writes the group. Blocks the calling thread.
+    func awaitWrite(_ request: WriteRequest) throws {
         writeMonitor.lock()
-        writeQueue.append(request)
         while !request.done && writeQueue.first !== request { writeMonitor.wait() }
         if request.done {
             writeMonitor.unlock()

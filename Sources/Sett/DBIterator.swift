@@ -1,6 +1,11 @@
 /// Iterates the newest visible version (at or below the read version) of each live
 /// key, in key order or in reverse. Deleted and expired keys are skipped.
 ///
+/// Internally it also serves transaction iterators: `sinceTs` hides versions at or
+/// below it, and `allVersions` yields every visible version in merge order (a key's
+/// versions newest first, or oldest first in reverse), tombstones and expired ones
+/// included.
+///
 /// The iterator sees the memtables and tables that existed when it was made; tables
 /// compacted away meanwhile stay readable until it is released.
 /// Not thread-safe: use one iterator from one thread at a time.
@@ -8,6 +13,8 @@ public final class DBIterator {
     private let db: DB
     private let merge: MergeIterator
     private let readVersion: UInt64
+    private let sinceTs: UInt64
+    private let allVersions: Bool
     private let now = unixNow()
     private var hasCurrent = false
     private var curKey: [UInt8] = []      // user key
@@ -17,10 +24,12 @@ public final class DBIterator {
     private var curExpiresAt: UInt64 = 0
     private var curValue: [UInt8] = []    // inline value or encoded pointer
 
-    init(db: DB, merge: MergeIterator, readVersion: UInt64) {
+    init(db: DB, merge: MergeIterator, readVersion: UInt64, sinceTs: UInt64 = 0, allVersions: Bool = false) {
         self.db = db
         self.merge = merge
         self.readVersion = readVersion
+        self.sinceTs = sinceTs
+        self.allVersions = allVersions
     }
 
     public var isReverse: Bool { merge.reverse }
@@ -35,6 +44,12 @@ public final class DBIterator {
     public func seek(_ key: [UInt8]) {
         // Forward: before every version of `key`; reverse: after every version.
         InternalKey.make(key, version: merge.reverse ? 0 : UInt64.max).withUnsafeBytes { merge.seek($0) }
+        find()
+    }
+
+    /// Reverse only: positions at the last key strictly below `key`.
+    func seekBefore(_ key: [UInt8]) {
+        InternalKey.make(key, version: UInt64.max).withUnsafeBytes { merge.seek($0) }
         find()
     }
 
@@ -80,6 +95,12 @@ public final class DBIterator {
         curValue.append(contentsOf: v.bytes)
     }
 
+    /// The current version as an item; `withValue` false leaves the value out.
+    func makeItem(withValue: Bool) -> Item {
+        Item(key: curKey, version: curVersion, meta: curMeta, userMeta: curUserMeta, expiresAt: curExpiresAt,
+             raw: curValue, db: db, hasValue: withValue)
+    }
+
     private var currentIsLive: Bool {
         curMeta & EntryMeta.delete == 0 && (curExpiresAt == 0 || curExpiresAt > now)
     }
@@ -87,6 +108,10 @@ public final class DBIterator {
     /// From the merge position, finds the next user key with a live visible version,
     /// leaving the merge positioned past all of that key's versions.
     private func find() {
+        if allVersions {
+            findAnyVersion()
+            return
+        }
         if merge.reverse { findReverse() } else { findForward() }
     }
 
@@ -101,10 +126,26 @@ public final class DBIterator {
             curKey.withUnsafeBytes { uk in
                 while merge.valid && compareBytes(InternalKey.userKey(merge.key), uk) == 0 { merge.next() }
             }
-            if currentIsLive {
+            if curVersion > sinceTs && currentIsLive {
                 hasCurrent = true
                 return
             }
+        }
+        hasCurrent = false
+    }
+
+    /// All-versions mode: the next version in merge order within (sinceTs, readVersion].
+    private func findAnyVersion() {
+        while merge.valid {
+            let v = InternalKey.version(merge.key)
+            if v > readVersion || v <= sinceTs {
+                merge.next()
+                continue
+            }
+            capture()
+            merge.next()
+            hasCurrent = true
+            return
         }
         hasCurrent = false
     }
@@ -126,7 +167,7 @@ public final class DBIterator {
                     merge.next()
                 }
             }
-            if found && currentIsLive {
+            if found && curVersion > sinceTs && currentIsLive {
                 hasCurrent = true
                 return
             }

@@ -66,6 +66,11 @@ public struct EntryBatch: Sendable {
                           version: version, expiresAt: expiresAt, meta: meta, userMeta: userMeta))
     }
 
+    /// Sets the version of every entry (transactions learn their commit timestamp last).
+    mutating func setVersion(_ version: UInt64) {
+        for i in slots.indices { slots[i].version = version }
+    }
+
     /// Empties the batch, keeping its storage for reuse.
     public mutating func removeAll() {
         arena.removeAll(keepingCapacity: true)

@@ -99,6 +99,16 @@ public struct Options: Sendable {
     /// Commit feed: segments whose last write is older than this many seconds are
     /// removed (0 = no time limit). Checked after each memtable flush.
     public var feedRetentionSeconds: UInt64 = 3600
+    /// Managed mode (Badger's `OpenManaged`): the caller chooses every read and commit
+    /// timestamp (`newTransaction(readTs:update:)`, `Txn.commit(at:)`,
+    /// `newWriteBatch(at:)`, `write(_: EntryBatch)`) and the discard timestamp
+    /// (`setDiscardTs`). Oracle-assigned calls (`update`, `newTransaction(update:)`,
+    /// `newWriteBatch()`) throw `.invalidArgument`. See `DB.leaveManagedMode()`.
+    public var managedMode = false
+    /// Serializable snapshot isolation: a transaction whose reads (keys and iterated
+    /// ranges) were overwritten by a later commit fails with `.conflict`. False turns
+    /// checking (and its bookkeeping) off: the last writer wins.
+    public var detectConflicts = true
 
     /// Largest key accepted.
     public var maxKeySize: Int = 65000

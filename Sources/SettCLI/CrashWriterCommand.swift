@@ -18,6 +18,7 @@ struct CrashWriterCommand: ParsableCommand {
     func run() throws {
         var options = Options(dir: dir)
         options.syncWrites = true
+        options.managedMode = true  // each batch at a known version, written with DB.write
         options.memTableSize = 256 << 10
         options.baseTableSize = 64 << 10
         options.baseLevelSize = 256 << 10

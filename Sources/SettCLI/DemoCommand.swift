@@ -104,28 +104,28 @@ struct DemoModel {
     var largeCount: Int { values.reduce(0) { $0 + (($1?.count ?? 0) >= 1024 ? 1 : 0) } }
 
     /// Writes the (index, value-or-nil-for-delete) pairs `pick` returns for each key, in
-    /// batches, each batch at the next version; updates the model.
+    /// transactions of `batchSize` writes (each commit takes the next version); updates
+    /// the model.
     mutating func write(_ db: DB, batchSize: Int, _ pick: (Int) -> (Int, [UInt8]?)?) throws
         -> (entries: Int, batches: Int)
     {
         var entries = 0, batches = 0
-        var version = db.maxVersion + 1
-        var batch = EntryBatch()
+        var txn = try db.newTransaction(update: true)
         func flush() throws {
-            if batch.isEmpty { return }
-            try db.write(batch)
+            if txn.pendingWriteCount == 0 { return }
+            try txn.commit()
             batches += 1
-            version += 1
-            batch = EntryBatch()
+            txn = try db.newTransaction(update: true)
         }
         for i in values.indices {
             guard let (k, v) = pick(i) else { continue }
-            if let v { batch.set(Self.key(k), v, version: version) } else { batch.delete(Self.key(k), version: version) }
+            if let v { try txn.set(Self.key(k), v) } else { try txn.delete(Self.key(k)) }
             values[k] = v
             entries += 1
-            if batch.count == batchSize { try flush() }
+            if txn.pendingWriteCount == batchSize { try flush() }
         }
         try flush()
+        txn.discard()
         return (entries, batches)
     }
 

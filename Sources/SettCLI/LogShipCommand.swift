@@ -40,9 +40,11 @@ struct LogShipChildCommand: ParsableCommand {
     func run() throws {
         var po = Options(dir: primaryDir)
         po.readOnly = true
+        po.managedMode = true
         po.logger.logLevel = .error
         let primary = try DB.open(po)
         var fo = Options(dir: dir)
+        fo.managedMode = true
         fo.memTableSize = 1 << 16
         fo.valueThreshold = 256
         fo.logger.logLevel = .error

@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func readAtVersionSeesNewestVersionAtOrBelowIt() throws {
-        let db = try DB.open(Options.inMemory())
+        let db = try DB.open(managedInMemory())
         defer { try? db.close() }
         for v in stride(from: UInt64(10), through: 50, by: 10) {
             var b = EntryBatch()
@@ -201,7 +201,7 @@ import Testing
     }
 
     @Test func oversizedBatchIsRefusedWithTxnTooBig() throws {
-        var o = Options.inMemory()
+        var o = managedInMemory()
         o.memTableSize = 1 << 20
         let db = try DB.open(o)
         defer { try? db.close() }
@@ -237,7 +237,7 @@ import Testing
     }
 
     @Test func closedDatabaseRefusesCalls() throws {
-        let db = try DB.open(Options.inMemory())
+        let db = try DB.open(managedInMemory())
         try db.close()
         #expect { _ = try db.get(bytes("k")) } throws: { ($0 as? SettError)?.code == .closed }
         try db.close()

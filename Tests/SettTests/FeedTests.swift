@@ -320,7 +320,7 @@ import Testing
     }
 
     @Test func inMemoryDatabaseServesTheFeed() throws {
-        let db = try DB.open(.inMemory())
+        let db = try DB.open(managedInMemory())
         try Self.write(db, 1 ... 20)
         let r = try db.makeFeedReader(from: 5)
         #expect(try Self.readAll(r, count: 16) == (5 ... 20).map(Self.expected))

@@ -17,8 +17,11 @@ struct TempDir {
 }
 
 /// Options with small sizes so tests exercise flushes and compactions quickly.
-func smallOptions(_ dir: String) -> Options {
+/// `managed` (the default, for tests writing versioned `EntryBatch`es) opens in
+/// managed mode; transaction tests pass false.
+func smallOptions(_ dir: String, managed: Bool = true) -> Options {
     var o = Options(dir: dir)
+    o.managedMode = managed
     o.memTableSize = 256 << 10
     o.baseTableSize = 64 << 10
     o.baseLevelSize = 256 << 10
@@ -57,4 +60,11 @@ func builtProduct(_ name: String) -> String? {
         dir = dir.deletingLastPathComponent()
     }
     return nil
+}
+
+/// An in-memory database in managed mode (for tests writing versioned batches).
+func managedInMemory() -> Options {
+    var o = Options.inMemory()
+    o.managedMode = true
+    return o
 }

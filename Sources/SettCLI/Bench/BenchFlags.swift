@@ -60,6 +60,9 @@ struct BenchConfig: Sendable, Equatable {
     var blockCacheMB: Int?
     var memtableMB: Int?
     var numCompactors: Int?
+    /// Concurrent writer threads in write benchmarks (each one transaction per put when
+    /// `batchSize` is 1).
+    var txnWriters: Int = 1
 
     /// The engine options for this run; `sync` is separate because `fillsync` forces it.
     func options(syncWrites: Bool) -> Options {
@@ -114,6 +117,10 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("threads"), help: "Reader threads; writes are single-threaded.")
     var threads: Int = 1
 
+    @Option(name: .customLong("txn_writers"),
+            help: "Concurrent writer threads in write benchmarks (with --batch_size 1: one transaction per put each).")
+    var txnWriters: Int = 1
+
     @Option(name: .customLong("use_existing_db"), help: "Keep the database instead of wiping --db first (0|1).")
     var useExistingDB: BenchBool = BenchBool(false)
 
@@ -140,8 +147,8 @@ struct BenchCommand: ParsableCommand {
 
     /// Validates the flags into a `BenchConfig`.
     func config() throws -> BenchConfig {
-        guard num >= 1, keySize >= 1, batchSize >= 1, threads >= 1 else {
-            throw ValidationError("--num, --key_size, --batch_size and --threads must be >= 1")
+        guard num >= 1, keySize >= 1, batchSize >= 1, threads >= 1, txnWriters >= 1 else {
+            throw ValidationError("--num, --key_size, --batch_size, --threads and --txn_writers must be >= 1")
         }
         guard valueSize >= 0 else { throw ValidationError("--value_size must not be negative") }
         if keySize < 19 {
@@ -173,7 +180,7 @@ struct BenchCommand: ParsableCommand {
             keySize: keySize, valueSize: valueSize, batchSize: batchSize, sync: sync.value,
             threads: threads, useExistingDB: useExistingDB.value, seed: UInt64(bitPattern: Int64(seed)),
             compression: comp, valueThreshold: valueThreshold, blockCacheMB: blockCacheMB,
-            memtableMB: memtableMB, numCompactors: numCompactors)
+            memtableMB: memtableMB, numCompactors: numCompactors, txnWriters: txnWriters)
     }
 
     func run() throws {

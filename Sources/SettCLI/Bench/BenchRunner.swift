@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Sett
+import Synchronization
 
 /// Runs the benchmarks of one `sett bench` invocation in order on one database, printing
 /// db_bench lines as it goes and `RESULT` lines at the end. Used from one thread (the
@@ -14,7 +15,6 @@ import Sett
 final class BenchRunner {
     let cfg: BenchConfig
     private var db: DB?
-    private var versions = VersionCounter(after: 0)
     /// Every thread of every benchmark gets its own seed: `--seed` + 1, + 2, ... (as main.go).
     private var seedCounter: UInt64 = 0
     /// Built once, outside any timed region (1 MiB of random bytes).
@@ -56,7 +56,7 @@ final class BenchRunner {
         emit("Values:     \(cfg.valueSize) bytes each (compressible to 50%)")
         emit("Entries:    \(cfg.num)")
         emit("Reads:      \(cfg.reads) per reader thread")
-        emit("Threads:    \(cfg.threads) readers, 1 writer")
+        emit("Threads:    \(cfg.threads) readers, \(cfg.txnWriters) writer(s)")
         emit("Batch size: \(cfg.batchSize)")
         emit("SyncWrites: \(cfg.sync)")
         emit("Compression: \(cfg.compression)")
@@ -76,7 +76,6 @@ final class BenchRunner {
         try CLIFiles.makeDirectories(cfg.db)
         let d = try DB.open(cfg.options(syncWrites: sync))
         db = d
-        versions = VersionCounter(after: d.maxVersion)
     }
 
     private func close() throws {
@@ -148,12 +147,16 @@ final class BenchRunner {
     private func writes(_ b: Benchmark, n: Int, random: Bool, delete: Bool) throws -> BenchResult {
         let db = try require()
         let cfg = self.cfg
-        let versions = self.versions
         let values = self.values
-        let (stats, secs) = try BenchThreads.run(seeds: seeds(1)) { s in
-            try WorkloadLoops.write(db, cfg, versions, values, &s, n: n, random: random, delete: delete)
+        let writers = cfg.txnWriters
+        let nextWriter = Atomic<Int>(0)
+        let (stats, secs) = try BenchThreads.run(seeds: seeds(writers)) { s in
+            // Writer t takes indices [t*n/W, (t+1)*n/W).
+            let t = nextWriter.add(1, ordering: .relaxed).oldValue
+            let lo = t * n / writers, hi = (t + 1) * n / writers
+            try WorkloadLoops.write(db, cfg, values, &s, n: hi - lo, offset: lo, random: random, delete: delete)
         }
-        return summarize(b, stats, secs, threads: 1, requested: nil)
+        return summarize(b, stats, secs, threads: writers, requested: nil)
     }
 
     private func reads(_ b: Benchmark, _ body: @escaping @Sendable (DB, inout ThreadStats) throws -> Void)
@@ -169,11 +172,10 @@ final class BenchRunner {
     private func readWhileWriting() throws -> BenchResult {
         let db = try require()
         let cfg = self.cfg
-        let versions = self.versions
         let values = self.values
         let stop = StopFlag()
         let join = BenchThreads.background(seed: seeds(1)[0]) { s in
-            try WorkloadLoops.write(db, cfg, versions, values, &s, n: Int.max, random: true, delete: false, stop: stop)
+            try WorkloadLoops.write(db, cfg, values, &s, n: Int.max, random: true, delete: false, stop: stop)
         }
         let result: BenchResult
         do {

@@ -21,19 +21,6 @@ struct ThreadStats: Sendable {
     }
 }
 
-/// The next version to write. Writes are single-threaded (one writer at a time, the
-/// runner hands this to exactly one thread), so no locking.
-final class VersionCounter: @unchecked Sendable {
-    var next: UInt64
-    init(after maxVersion: UInt64) { next = maxVersion + 1 }
-
-    @inline(__always)
-    func take() -> UInt64 {
-        defer { next += 1 }
-        return next
-    }
-}
-
 /// Tells the background writer of `readwhilewriting` to stop. Thread-safe.
 final class StopFlag: Sendable {
     private let flag = Atomic<Bool>(false)
@@ -43,33 +30,36 @@ final class StopFlag: Sendable {
 
 /// The per-thread benchmark loops. Stateless: everything comes in as arguments.
 enum WorkloadLoops {
-    /// Puts (or deletes) `n` keys in batches of `batchSize`, every entry of a batch at the
-    /// batch's version; indices 0..<n in order, or uniform in [0, num) when `random`.
-    /// Latency is recorded per batch (one sample per `db.write`), as the Badger peer does.
+    /// Puts (or deletes) `n` keys, indices offset..<offset+n in order or uniform in [0, num) when
+    /// `random`, the way the Badger peer does: batch size 1 = one `update` transaction
+    /// per put; larger = a `WriteBatch` of `batchSize` entries, then `flush()`.
+    /// Latency is recorded per transaction / per flushed batch.
     /// `values` is taken by value, so every call starts at the generator's first value.
-    static func write(_ db: DB, _ cfg: BenchConfig, _ versions: VersionCounter, _ values: ValueGenerator,
-                      _ s: inout ThreadStats, n: Int, random: Bool, delete: Bool, stop: StopFlag? = nil) throws {
+    static func write(_ db: DB, _ cfg: BenchConfig, _ values: ValueGenerator,
+                      _ s: inout ThreadStats, n: Int, offset: Int = 0, random: Bool, delete: Bool,
+                      stop: StopFlag? = nil) throws {
         var gen = values
         var key = [UInt8](repeating: 0, count: cfg.keySize)
         let b = cfg.batchSize
         var i = 0
-        var batch = EntryBatch(capacity: b)
         while i < n {
             if let stop, stop.isSet { return }
             let m = min(b, n - i)
             let t0 = BenchSystem.nanos()
-            batch.removeAll()
-            let version = versions.take()
-            for j in 0 ..< m {
-                BenchKeys.fill(&key, random ? s.rng.index(below: cfg.num) : i + j)
-                if delete {
-                    batch.delete(key, version: version)
-                } else {
-                    let v = gen.next()
-                    key.withUnsafeBytes { k in v.withUnsafeBytes { batch.set(k, $0, version: version) } }
+            if b == 1 {
+                BenchKeys.fill(&key, random ? s.rng.index(below: cfg.num) : offset + i)
+                let v = delete ? [] : Array(gen.next())
+                try db.update { txn in
+                    if delete { try txn.delete(key) } else { try txn.set(key, v) }
                 }
+            } else {
+                let wb = try db.newWriteBatch()
+                for j in 0 ..< m {
+                    BenchKeys.fill(&key, random ? s.rng.index(below: cfg.num) : offset + i + j)
+                    if delete { try wb.delete(key) } else { try wb.set(key, Array(gen.next())) }
+                }
+                try wb.flush()
             }
-            try db.write(batch)
             s.end(t0, m)
             s.bytes += m * (delete ? cfg.keySize : cfg.keySize + cfg.valueSize)
             i += m
