@@ -1,11 +1,14 @@
 /// Hands out read and commit timestamps and detects conflicts between transactions.
 ///
-/// Non-managed mode: `nextTs` is the next commit timestamp; a new transaction reads at
-/// `nextTs - 1` after waiting for the commit mark to reach it, so it sees every commit
-/// with a smaller timestamp. A commit checks for conflicts, takes `nextTs` and enqueues
-/// its write — all under the oracle lock, so the group-commit queue (and the WAL) is in
-/// timestamp order. Its timestamp is marked done only after the write is in the
-/// memtable.
+/// Non-managed mode: `nextTs` is the next commit timestamp. A commit checks for
+/// conflicts, takes `nextTs` and enqueues its write — all under the oracle lock, so the
+/// group-commit queue (and the WAL) is in timestamp order. Its timestamp is marked done
+/// once the write is in the memtable, and `commit` returns only when the commit mark's
+/// `doneUntil` has reached it. A new transaction reads at `doneUntil` without waiting:
+/// it sees every commit that has returned, and commits still in flight are concurrent
+/// with it (conflict checks cover them). Unlike Badger, which reads at `nextTs - 1` and
+/// waits for in-flight commits, starting a transaction never waits for someone else's
+/// fsync — so committers pile into the next group commit instead of alternating.
 ///
 /// Managed mode: the caller supplies both timestamps; the commit mark is unused.
 ///
@@ -54,11 +57,10 @@ final class Oracle: @unchecked Sendable {
             guard !managed else {
                 throw SettError.invalid("in managed mode, pass a read timestamp: newTransaction(readTs:update:)")
             }
-            let ts = nextTs - 1
+            let ts = commitMark.doneUntil
             readMark.begin(ts)
             return ts
         }
-        if readTs == nil { commitMark.waitFor(ts) }
         return ts
     }
 

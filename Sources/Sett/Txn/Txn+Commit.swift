@@ -131,12 +131,16 @@ extension Txn {
 }
 
 extension DB {
-    /// Waits for (or leads) the write of a commit, then marks its timestamp done so
-    /// that new transactions see it.
+    /// Waits for (or leads) the write of a commit, then marks its timestamp done.
+    /// Non-managed: returns only once every commit at or below `ts` is applied, so a
+    /// transaction the caller starts next (reading at the commit mark) sees this one.
     func completeCommit(_ request: WriteRequest, ts: UInt64, managed: Bool) throws {
         var failure: (any Error)?
         do { try awaitWrite(request) } catch { failure = error }
-        if !managed { oracle.doneCommit(ts) }
+        if !managed {
+            oracle.doneCommit(ts)
+            oracle.commitMark.waitFor(ts)
+        }
         if let failure { throw failure }
     }
 }
