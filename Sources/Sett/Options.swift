@@ -94,8 +94,11 @@ public struct Options: Sendable {
     public var logger = Logger(label: "sett")
 
     /// Commit feed: bytes of retained history (flushed WALs kept as `.log` segments)
-    /// beyond which the oldest segments are removed. 0 keeps none once flushed.
-    public var feedRetentionBytes: Int = 256 << 20
+    /// beyond which the oldest segments are removed. The default, 0, keeps none once
+    /// flushed — an embedded database then costs no extra disk, and the feed serves
+    /// history from the WALs of memtables not yet flushed. A replication primary, or
+    /// an application that subscribes from old timestamps, raises it.
+    public var feedRetentionBytes: Int = 0
     /// Commit feed: segments whose last write is older than this many seconds are
     /// removed (0 = no time limit). Checked after each memtable flush.
     public var feedRetentionSeconds: UInt64 = 3600

@@ -7,6 +7,7 @@ import Testing
 @Suite struct FeedTests {
     static func options(_ dir: String) -> Options {
         var o = smallOptions(dir)
+        o.feedRetentionBytes = 256 << 20  // keep flushed history for the feed
         o.memTableSize = 1 << 16  // rotate and flush often
         o.valueThreshold = 256
         return o

@@ -10,6 +10,7 @@ import SettCLI
 @Suite struct LogShippingTests {
     static func options(_ dir: String) -> Options {
         var o = smallOptions(dir)
+        o.feedRetentionBytes = 256 << 20  // keep flushed history for the feed
         o.memTableSize = 1 << 16
         o.valueThreshold = 256
         return o
