@@ -34,6 +34,14 @@ public final class DB: @unchecked Sendable {
     /// Group commit: queued writers; the front one writes for the group.
     let writeMonitor = Monitor()
     var writeQueue: [WriteRequest] = []
+    /// Guards the commit pipeline below (groups appended, synced, applied).
+    let pipeline = Monitor()
+    var appendedGroups: UInt64 = 0
+    var syncedGroups: UInt64 = 0
+    var appliedGroups: UInt64 = 0
+    var syncInProgress = false
+    var syncFailure: SettError?
+    var lastAppendedWAL: WALWriter?
     /// Scratch buffer of the group leader for encoding WAL records.
     var walBuffer = ByteWriter(capacity: 1 << 20)
 

@@ -55,6 +55,22 @@ extension DB {
         try levels.addLevel0(table)
     }
 
+    /// Writes every memtable to L0 and waits until that is done. Holds the write queue,
+    /// so no group is appending while the active memtable is rotated.
+    public func flushMemtables() throws {
+        try checkOpen()
+        if options.readOnly { throw SettError(.readOnly, "database was opened read-only") }
+        try writeMonitor.withLock {
+            while !writeQueue.isEmpty { writeMonitor.wait() }
+            waitForAppliedGroups()
+            if memMonitor.withLock({ !memtables[0].isEmpty }) { try rotateMemtable() }
+        }
+        try memMonitor.withLock {
+            while memtables.count > 1 && flushError == nil && !closed { memMonitor.wait() }
+            if let e = flushError { throw e }
+        }
+    }
+
     /// Makes the active memtable immutable (queued for flush) and starts a new one.
     /// Waits while `numMemtables` are already in memory. Lock not held.
     func rotateMemtable() throws {

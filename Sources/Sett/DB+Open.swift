@@ -90,7 +90,7 @@ extension DB {
         guard first else { return }
         feed.close()
         // Let in-flight writers finish.
-        writeMonitor.withLock { while !writeQueue.isEmpty { writeMonitor.wait() } }
+        waitForWritesIdle()
         committers.shutdown()
         var firstError: (any Error)?
         if !options.readOnly {

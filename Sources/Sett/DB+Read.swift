@@ -53,10 +53,12 @@ extension DB {
                           sinceTs: sinceTs, allVersions: allVersions)
     }
 
-    /// Compacts until every table is in one level (the last non-empty one).
+    /// Flushes the memtables, then compacts until every table is in one level (the
+    /// last non-empty one), dropping what the discard timestamp allows.
     public func flatten() throws {
         try checkOpen()
         if options.readOnly { throw SettError(.readOnly, "database was opened read-only") }
+        try flushMemtables()
         try levels.flatten()
     }
 }

@@ -76,7 +76,7 @@ extension DB {
         try oracle.withLock {
             guard oracle.managed else { throw SettError.invalid("the database is not in managed mode") }
             // Every managed write is enqueued under the oracle lock: drain them.
-            writeMonitor.withLock { while !writeQueue.isEmpty { writeMonitor.wait() } }
+            waitForWritesIdle()
             let top = max(maxVersion, discardTs)
             oracle.switchToOracleTimestampsLocked(maxVersion: top)
             setDiscardTs(top)

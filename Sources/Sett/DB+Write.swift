@@ -62,6 +62,12 @@ extension DB {
 
     /// Waits until `request` is applied; if it reaches the front of the queue first,
     /// this thread becomes the leader and writes the group. Blocks the calling thread.
+    ///
+    /// Pipelined group commit: the leader appends its group (value log, then one WAL
+    /// write) and hands the queue to the next leader at once; then it waits for an
+    /// fsync that covers its group (one sync covers every group appended before it
+    /// starts), and applies its group to the memtable in append order. So the next
+    /// group's append overlaps this group's fsync, and fsyncs run back to back.
     func awaitWrite(_ request: WriteRequest) throws {
         writeMonitor.lock()
         while !request.done && writeQueue.first !== request { writeMonitor.wait() }
@@ -81,10 +87,20 @@ extension DB {
         writeMonitor.unlock()
 
         var failure: (any Error)?
-        do { try writeGroup(group, arenaBytes: groupBytes) } catch { failure = error }
+        var appended: AppendedGroup?
+        do { appended = try appendGroup(group, arenaBytes: groupBytes) } catch { failure = error }
 
+        // Hand the queue to the next leader; this group's members keep waiting for `done`.
         writeMonitor.lock()
         writeQueue.removeFirst(group.count)
+        writeMonitor.broadcast()
+        writeMonitor.unlock()
+
+        if let appended {
+            do { try finishGroup(group, appended) } catch { failure = error }
+        }
+
+        writeMonitor.lock()
         for r in group {
             r.done = true
             r.error = failure
@@ -109,11 +125,24 @@ extension DB {
         return total
     }
 
-    /// Leader only: value log, then one WAL append (+ fsyncs), then the skiplist.
-    private func writeGroup(_ group: [WriteRequest], arenaBytes: Int) throws {
+    /// A group whose records are in the WAL, waiting for its fsync and memtable insert.
+    struct AppendedGroup {
+        let seq: UInt64
+        let memtable: Memtable
+        let wal: WALWriter
+        let walEnd: Int64
+        let pointers: [[ValuePointer?]]
+        let highest: UInt64
+    }
+
+    /// Leader only: rotates the memtable if needed, then value log, then one WAL write.
+    private func appendGroup(_ group: [WriteRequest], arenaBytes: Int) throws -> AppendedGroup {
         try checkOpen()
+        if let e = pipeline.withLock({ syncFailure }) { throw e }
         var mt = memMonitor.withLock { memtables[0] }
         if mt.skiplist.memoryUsed + arenaBytes > mt.skiplist.capacity {
+            // Groups still in flight belong in the old memtable: let them land first.
+            waitForAppliedGroups()
             try rotateMemtable()
             mt = memMonitor.withLock { memtables[0] }
         }
@@ -129,18 +158,90 @@ extension DB {
         }
         guard let wal = mt.wal else { throw SettError(.closed, "database is closing") }
         try walBuffer.bytes.withUnsafeBytes { try wal.append($0) }
+        let seq = pipeline.withLock {
+            appendedGroups += 1
+            lastAppendedWAL = wal
+            return appendedGroups
+        }
+        return AppendedGroup(seq: seq, memtable: mt, wal: wal, walEnd: wal.size, pointers: pointers, highest: highest)
+    }
+
+    /// Any thread: waits for an fsync covering the group (with `syncWrites`), then
+    /// applies it to the memtable after every earlier group, then publishes it.
+    private func finishGroup(_ group: [WriteRequest], _ g: AppendedGroup) throws {
+        var failure: (any Error)?
         if options.syncWrites {
-            try valueLog.sync()
-            try wal.sync()
+            do { try syncThrough(g.seq) } catch { failure = error }
         }
-        feed.publish(walId: wal.fileId, end: wal.size, ts: highest)
-        for (r, p) in zip(group, pointers) { mt.insert(r.batch, pointers: p) }
-        var cur = maxVersionSeen.load(ordering: .relaxed)
-        while highest > cur {
-            let (ok, now) = maxVersionSeen.compareExchange(expected: cur, desired: highest, ordering: .acquiringAndReleasing)
-            if ok { break }
-            cur = now
+        pipeline.lock()
+        while appliedGroups != g.seq - 1 { pipeline.wait() }
+        pipeline.unlock()
+        if failure == nil {
+            for (r, p) in zip(group, g.pointers) { g.memtable.insert(r.batch, pointers: p) }
+            feed.publish(walId: g.wal.fileId, end: g.walEnd, ts: g.highest)
+            var cur = maxVersionSeen.load(ordering: .relaxed)
+            while g.highest > cur {
+                let (ok, now) = maxVersionSeen.compareExchange(expected: cur, desired: g.highest,
+                                                               ordering: .acquiringAndReleasing)
+                if ok { break }
+                cur = now
+            }
         }
+        pipeline.withLock {
+            appliedGroups = g.seq
+            pipeline.broadcast()
+        }
+        if let failure { throw failure }
+    }
+
+    /// Returns once an fsync of the value log and the WAL that started after group
+    /// `seq` was appended has succeeded. One thread syncs at a time; the others wait and
+    /// usually find their group covered. A failed fsync is sticky: the database then
+    /// refuses writes, since what reached the disk is unknown.
+    private func syncThrough(_ seq: UInt64) throws {
+        pipeline.lock()
+        while syncedGroups < seq {
+            if let e = syncFailure {
+                pipeline.unlock()
+                throw e
+            }
+            if syncInProgress {
+                pipeline.wait()
+                continue
+            }
+            syncInProgress = true
+            let target = appendedGroups
+            let wal = lastAppendedWAL
+            pipeline.unlock()
+            var failure: SettError?
+            do {
+                try valueLog.sync()
+                try wal?.sync()
+            } catch {
+                let e = error as? SettError ?? SettError(.io, "\(error)")
+                failure = SettError(.io, "fsync failed; refusing further writes: \(e.message)", file: e.file,
+                                    errno: e.errno)
+                logger.critical("fsync failed; the database refuses writes until reopened", metadata: ["error": "\(e)"])
+            }
+            pipeline.lock()
+            syncInProgress = false
+            if let failure { syncFailure = failure } else { syncedGroups = max(syncedGroups, target) }
+            pipeline.broadcast()
+        }
+        pipeline.unlock()
+    }
+
+    /// Blocks until every appended group has been applied (or failed).
+    func waitForAppliedGroups() {
+        pipeline.withLock {
+            while appliedGroups != appendedGroups { pipeline.wait() }
+        }
+    }
+
+    /// Blocks until no write is queued or in flight.
+    func waitForWritesIdle() {
+        writeMonitor.withLock { while !writeQueue.isEmpty { writeMonitor.wait() } }
+        waitForAppliedGroups()
     }
 
     /// Makes every acknowledged write durable (fsync of the WAL and the value log).
@@ -151,6 +252,7 @@ extension DB {
         writeMonitor.lock()
         defer { writeMonitor.unlock() }
         while !writeQueue.isEmpty { writeMonitor.wait() }
+        waitForAppliedGroups()
         try valueLog.sync()
         let wals = memMonitor.withLock { memtables.compactMap(\.wal) }
         for w in wals { try w.sync() }
