@@ -41,10 +41,18 @@ extension DB {
     func flush(_ mt: Memtable) throws {
         guard !mt.isEmpty else { return }
         let builder = TableBuilder(options: TableBuilderOptions(options))
+        // Versions no reader can see go already here (as RocksDB's flush does);
+        // tombstones stay, since older data may sit in the levels.
+        var filter = VersionFilter(discardTs: discardTs, numVersionsToKeep: options.numVersionsToKeep,
+                                   isBottommost: false, now: unixNow())
         let it = mt.skiplist.makeIterator()
         it.seekToFirst()
         while it.valid {
-            builder.add(key: it.key, value: it.value)
+            if filter.keep(it.key, it.value) {
+                builder.add(key: it.key, value: it.value)
+            } else {
+                valueLog.noteDropped(it.value)
+            }
             it.next()
         }
         let id = levels.newTableId()

@@ -103,6 +103,34 @@ import Testing
         #expect(keys == 301)
     }
 
+    @Test func flushDropsVersionsShadowedBelowDiscardTsButKeepsTombstones() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let db = try DB.open(smallOptions(dir.path))
+        defer { try? db.close() }
+        for v in UInt64(1) ... 10 {
+            var b = EntryBatch()
+            b.set(bytes("a"), bytes("a\(v)"), version: v)
+            if v == 4 { b.delete(bytes("d"), version: v) } else if v < 4 { b.set(bytes("d"), bytes("d\(v)"), version: v) }
+            try db.write(b)
+        }
+        db.setDiscardTs(8)
+        try db.flushMemtables()
+        #expect(db.stats().levels[0].tables == 1)
+        #expect(try db.get(bytes("a"), at: 7) == nil)
+        #expect(try db.get(bytes("a"), at: 8)?.value == bytes("a8"))
+        #expect(try db.get(bytes("a"), at: 9)?.value == bytes("a9"))
+        // The tombstone at 4 survives the flush (older data could be in lower levels);
+        // the versions under it are gone.
+        #expect(try db.get(bytes("d"), at: 3) == nil)
+        #expect(try db.get(bytes("d"), at: 10) == nil)
+        let it = db.makeIterator(at: 10)
+        it.rewind()
+        #expect(it.valid && it.key == bytes("a"))
+        it.next()
+        #expect(!it.valid)
+    }
+
     @Test func iteratorForwardReverseAndSeek() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

@@ -1,14 +1,8 @@
 /// Running a compaction: merge the inputs, drop what no reader can see, write the
 /// output tables, then publish them (manifest first, then the in-memory snapshot).
 ///
-/// What is dropped, per user key, walking its versions newest first:
-/// - versions above the discard timestamp are always kept (a reader may need them);
-/// - of the versions at or below it, the newest `numVersionsToKeep` are kept, and
-///   everything older is dropped once a kept version is a tombstone, expired, or
-///   marked discard-earlier-versions;
-/// - such a tombstone or expired version is itself dropped when no lower level can
-///   hold an older version of the key (`isBottommost`).
-/// Every dropped value-pointer entry is counted against its value-log file.
+/// What is dropped is `VersionFilter`'s rule; every dropped value-pointer entry is
+/// counted against its value-log file.
 extension LevelsController {
     func run(_ plan: CompactionPlan) throws {
         if plan.isTrivialMove {
@@ -104,10 +98,8 @@ extension LevelsController {
         let builderOptions = TableBuilderOptions(options)
         var builder = TableBuilder(options: builderOptions)
         var outputs: [Table] = []
-        var lastUserKey: [UInt8] = []
-        var haveLast = false
-        var keptAtOrBelowDiscard = 0
-        var skipRest = false
+        var filter = VersionFilter(discardTs: discardTs, numVersionsToKeep: options.numVersionsToKeep,
+                                   isBottommost: plan.isBottommost, now: now)
 
         func finishTable() throws {
             guard !builder.isEmpty else { return }
@@ -123,35 +115,13 @@ extension LevelsController {
                 let key = merge.key
                 let userKey = InternalKey.userKey(key)
                 if let end = range.end, end.withUnsafeBytes({ compareBytes(userKey, $0) }) >= 0 { break }
-                let newKey = !haveLast || lastUserKey.withUnsafeBytes { compareBytes(userKey, $0) } != 0
-                if newKey {
-                    // Split output only between user keys, never inside one key's versions.
-                    if builder.estimatedSize >= plan.tableBytes { try finishTable() }
-                    lastUserKey.removeAll(keepingCapacity: true)
-                    lastUserKey.append(contentsOf: userKey)
-                    haveLast = true
-                    keptAtOrBelowDiscard = 0
-                    skipRest = false
-                }
+                // Split output only between user keys, never inside one key's versions.
+                if filter.startsNewUserKey(key) && builder.estimatedSize >= plan.tableBytes { try finishTable() }
                 let value = merge.value
-                let version = InternalKey.version(key)
-                var keep = true
-                if skipRest {
-                    keep = false
-                } else if version <= discardTs {
-                    keptAtOrBelowDiscard += 1
-                    let expired = value.expiresAt != 0 && value.expiresAt <= now
-                    let gone = value.isDeleted || expired
-                    if gone || value.meta & EntryMeta.discardEarlierVersions != 0
-                        || keptAtOrBelowDiscard >= options.numVersionsToKeep {
-                        skipRest = true
-                    }
-                    if gone && plan.isBottommost { keep = false }
-                }
-                if keep {
+                if filter.keep(key, value) {
                     builder.add(key: key, value: value)
-                } else if value.isPointer, let vlog = valueLog, let ptr = try? ValuePointer.decode(value.bytes) {
-                    vlog.addDiscard(fid: ptr.fid, bytes: Int(ptr.len))
+                } else {
+                    valueLog?.noteDropped(value)
                 }
                 merge.next()
             }
