@@ -271,3 +271,28 @@ import Testing
         try db.close()
     }
 }
+
+@Suite struct VersionRetentionTests {
+    @Test func shadowedVersionsGoOnceNoReaderNeedsThemAndStayWhileOneDoes() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let db = try DB.open(smallOptions(dir.path, managed: false))
+        defer { try? db.close() }
+        for i in 1 ... 5 { try db.update { try $0.set(bytes("k"), bytes("v\(i)")) } }
+        let snapshot = try db.newTransaction(update: false)   // pins the read at version 5
+        let pinned = snapshot.readTs
+        for i in 6 ... 10 { try db.update { try $0.set(bytes("k"), bytes("v\(i)")) } }
+        try db.flatten()
+        // The open snapshot still reads its version; older ones are gone.
+        #expect(try snapshot.get(bytes("k"))?.value() == bytes("v5"))
+        #expect(try db.get(bytes("k"), at: pinned)?.value == bytes("v5"))
+        #expect(try db.get(bytes("k"), at: pinned - 1) == nil)
+        snapshot.discard()
+        try db.update { try $0.set(bytes("k"), bytes("v11")) }
+        try db.flatten()
+        // With no reader open, only the newest version remains.
+        #expect(try db.get(bytes("k"))?.value == bytes("v11"))
+        #expect(try db.get(bytes("k"), at: db.maxVersion - 1) == nil)
+        #expect(try db.get(bytes("k"), at: pinned) == nil)
+    }
+}

@@ -169,6 +169,17 @@ extension DB {
     /// follows the oldest open read.
     func finishRead(_ ts: UInt64) {
         oracle.doneRead(ts)
-        if !oracle.managed { setDiscardTs(oracle.readMark.doneUntil) }
+        advanceDiscardTs()
+    }
+
+    /// Non-managed: versions at or below the oldest open read timestamp — or, with no
+    /// open reads, at or below the last applied commit — may be dropped when shadowed.
+    /// Safe without a lock: a transaction that begins later reads at the commit mark,
+    /// which never goes below the value read here.
+    func advanceDiscardTs() {
+        guard !oracle.managed else { return }
+        var ts = oracle.commitMark.doneUntil
+        if let oldest = oracle.readMark.minPending { ts = min(ts, oldest) }
+        setDiscardTs(ts)
     }
 }

@@ -140,6 +140,7 @@ extension DB {
         if !managed {
             oracle.doneCommit(ts)
             oracle.commitMark.waitFor(ts)
+            advanceDiscardTs()
         }
         if let failure { throw failure }
     }
