@@ -47,3 +47,11 @@ let package = Package(
         .testTarget(name: "SettTests", dependencies: ["Sett", "SettCLI"], swiftSettings: strict),
     ]
 )
+
+// The libFuzzer driver (Sources/SettFuzz) exists only for scripts/fuzz.sh, which sets
+// SETT_FUZZ=1 and builds with -sanitize=fuzzer (libFuzzer supplies `main`). A normal
+// `swift build` / `swift test` never sees it.
+if Context.environment["SETT_FUZZ"] == "1" {
+    package.targets.append(.executableTarget(name: "SettFuzz", dependencies: ["Sett"], swiftSettings: strict))
+    package.products.append(.executable(name: "SettFuzz", targets: ["SettFuzz"]))
+}
