@@ -49,9 +49,11 @@ let package = Package(
 )
 
 // The libFuzzer driver (Sources/SettFuzz) exists only for scripts/fuzz.sh, which sets
-// SETT_FUZZ=1 and builds with -sanitize=fuzzer (libFuzzer supplies `main`). A normal
+// SETT_FUZZ=1 and builds with -sanitize=fuzzer (the driver enters libFuzzer through
+// LLVMFuzzerRunDriver, declared by Sources/CSettFuzz). A normal
 // `swift build` / `swift test` never sees it.
 if Context.environment["SETT_FUZZ"] == "1" {
-    package.targets.append(.executableTarget(name: "SettFuzz", dependencies: ["Sett"], swiftSettings: strict))
+    package.targets.append(.target(name: "CSettFuzz"))
+    package.targets.append(.executableTarget(name: "SettFuzz", dependencies: ["Sett", "CSettFuzz"], swiftSettings: strict))
     package.products.append(.executable(name: "SettFuzz", targets: ["SettFuzz"]))
 }
