@@ -44,7 +44,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "sett", dependencies: ["SettCLI"], swiftSettings: strict),
-        .testTarget(name: "SettTests", dependencies: ["Sett", "SettCLI"], swiftSettings: strict),
+        .testTarget(name: "SettTests", dependencies: ["Sett", "SettCLI"], exclude: ["Fixtures"], swiftSettings: strict),
     ]
 )
 
