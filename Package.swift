@@ -44,6 +44,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "sett", dependencies: ["SettCLI"], swiftSettings: strict),
-        .testTarget(name: "SettTests", dependencies: ["Sett", "SettCLI"], swiftSettings: strict),
+        .testTarget(name: "SettTests", dependencies: ["Sett", "SettCLI"], exclude: ["Fixtures"], swiftSettings: strict),
     ]
 )
+
+// The libFuzzer driver (Sources/SettFuzz) exists only for scripts/fuzz.sh, which sets
+// SETT_FUZZ=1 and builds with -sanitize=fuzzer (the driver enters libFuzzer through
+// LLVMFuzzerRunDriver, declared by Sources/CSettFuzz). A normal
+// `swift build` / `swift test` never sees it.
+if Context.environment["SETT_FUZZ"] == "1" {
+    package.targets.append(.target(name: "CSettFuzz"))
+    package.targets.append(.executableTarget(name: "SettFuzz", dependencies: ["Sett", "CSettFuzz"], swiftSettings: strict))
+    package.products.append(.executable(name: "SettFuzz", targets: ["SettFuzz"]))
+}

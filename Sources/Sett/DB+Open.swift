@@ -50,6 +50,12 @@ extension DB {
                     memtables.insert(mt, at: 0)
                 }
             }
+            // Tables and WALs can miss the newest commits when compaction dropped all
+            // their entries; the feed segments and the FEED floor still know them.
+            let retainedIds = segments.filter(\.retained).map(\.id)
+            maxVersion = max(maxVersion, try FeedLog.loadFloor(fs: fs, dir: options.dir),
+                             try FeedLog.newestRetainedTimestamp(fs: fs, dir: options.dir, retainedIds: retainedIds,
+                                                                 logger: options.logger))
             let nextWALId = highestSegment + 1
             let active = try Memtable.create(fs: options.readOnly ? nil : fs, dir: options.dir, fileId: nextWALId,
                                              arenaSize: options.memTableSize)

@@ -51,16 +51,49 @@ final class FeedLog: @unchecked Sendable {
     /// append to next (every lower segment is complete); `newestTs` the newest commit
     /// timestamp already on disk.
     static func open(fs: any FileSystem, options: Options, activeId: UInt64, newestTs: UInt64) throws -> FeedLog {
-        let path = joinPath(options.dir, FeedStateFormat.fileName)
-        var floor: UInt64 = 0
-        if fs.exists(path) {
-            let f = try fs.open(path, .readOnly)
-            defer { f.close() }
-            let size = try f.size()
-            guard size <= 4096 else { throw SettError.corruption("feed state file too large", file: path, offset: 0) }
-            floor = try FeedStateFormat.decode(try f.readExactly(Int(size), at: 0), path: path)
-        }
+        let floor = try loadFloor(fs: fs, dir: options.dir)
         return FeedLog(fs: fs, options: options, floor: floor, activeId: activeId, newestTs: newestTs)
+    }
+
+    /// The floor stored in `dir/FEED` (0 when absent).
+    static func loadFloor(fs: any FileSystem, dir: String) throws -> UInt64 {
+        let path = joinPath(dir, FeedStateFormat.fileName)
+        guard fs.exists(path) else { return 0 }
+        let f = try fs.open(path, .readOnly)
+        defer { f.close() }
+        let size = try f.size()
+        guard size <= 4096 else { throw SettError.corruption("feed state file too large", file: path, offset: 0) }
+        return try FeedStateFormat.decode(try f.readExactly(Int(size), at: 0), path: path)
+    }
+
+    /// The highest commit timestamp in the newest retained (`.log`) segment that holds a
+    /// record (0 if none). Open uses it, with the floor, as a lower bound of the newest
+    /// commit: compaction may drop every entry of the newest versions (a tombstone at the
+    /// bottom level below the discard timestamp), so tables alone can understate it, and
+    /// the oracle must never hand out a timestamp twice. Commit order is timestamp order
+    /// for oracle commits, so only the newest non-empty segment is read. A damaged record
+    /// ends the scan of that segment (logged).
+    static func newestRetainedTimestamp(fs: any FileSystem, dir: String, retainedIds: [UInt64],
+                                        logger: Logger) throws -> UInt64 {
+        for id in retainedIds.sorted(by: >) {
+            guard let r = try WALSegmentReader.open(fs: fs, dir: dir, id: id) else { continue }
+            defer { r.close() }
+            var newest: UInt64 = 0
+            do {
+                let limit = try r.size()
+                loop: while true {
+                    switch try r.next(limit: limit) {
+                    case .record(let view): newest = max(newest, view.commitTimestamp)
+                    case .end, .torn: break loop
+                    }
+                }
+            } catch {
+                logger.warning("feed segment unreadable while finding the newest commit timestamp",
+                               metadata: ["file": "\(r.path)", "error": "\(error)"])
+            }
+            if newest > 0 { return newest }
+        }
+        return 0
     }
 
     /// "000007.log": a retained feed segment (a flushed memtable's WAL).

@@ -111,6 +111,32 @@ enum BlockDecompressor {
     }
 }
 
+extension BlockDecompressor {
+    /// Whether `src` can decompress to `length` bytes, judged from the compressed bytes
+    /// alone (snappy and zstd record the size; an lz4 block expands at most 255 times).
+    /// Checked before allocating the output, so a damaged length field cannot make a
+    /// reader allocate gigabytes.
+    static func plausible(_ compression: Compression, _ src: UnsafeRawBufferPointer, length: Int) -> Bool {
+        guard let sp = src.baseAddress, src.count > 0 else { return false }
+        switch compression {
+        case .none:
+            return src.count == length
+        case .snappy:
+            var expected = 0
+            return snappy_uncompressed_length(sp.assumingMemoryBound(to: CChar.self), src.count, &expected) == SNAPPY_OK
+                && expected == length
+        case .zstd:
+            let size = ZSTD_getFrameContentSize(sp, src.count)
+            // Unknown-size frames (not written by Sett) are bounded by zstd's own checks.
+            if size == ZSTD_CONTENTSIZE_ERROR { return false }
+            if size == ZSTD_CONTENTSIZE_UNKNOWN { return length <= src.count.multipliedReportingOverflow(by: 1024).partialValue }
+            return size == UInt64(length)
+        case .lz4:
+            return length <= src.count.multipliedReportingOverflow(by: 255).partialValue + 16
+        }
+    }
+}
+
 /// A small pool of zstd decompression contexts, so a cache miss does not allocate one.
 final class ZstdContextPool: Sendable {
     struct Context: @unchecked Sendable { let pointer: OpaquePointer }

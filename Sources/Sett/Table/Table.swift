@@ -209,8 +209,12 @@ final class Table: @unchecked Sendable {
         guard length >= BlockFormat.minBlockSize else {
             throw corrupt("uncompressed length \(length) is too small", block: i)
         }
-        let block = DecodedBlock(count: length)
         let payload = UnsafeRawBufferPointer(rebasing: s[0 ..< s.count - BlockFormat.trailerSize])
+        // Bound the allocation by what the table and the compressed bytes can hold.
+        guard length <= index.header.uncompressedSize, BlockDecompressor.plausible(codec, payload, length: length) else {
+            throw corrupt("uncompressed length \(length) does not fit the table or the \(codec) payload", block: i)
+        }
+        let block = DecodedBlock(count: length)
         guard BlockDecompressor.decompress(codec, payload, into: block.buffer) else {
             throw corrupt("\(codec) decompression failed (expected \(length) bytes)", block: i)
         }

@@ -1,0 +1,2 @@
+// Intentionally empty: the target only exports sett_fuzz.h.
+#include "sett_fuzz.h"
