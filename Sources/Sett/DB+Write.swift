@@ -109,9 +109,37 @@ extension DB {
         return total
     }
 
-    /// Leader only: value log, then one WAL append (+ fsyncs), then the skiplist.
+    /// Refuses writes once an fsync of the write path, a memtable flush or a compaction
+    /// has failed: continuing could acknowledge writes that a later replay loses (a
+    /// failed fsync may drop the dirty pages of earlier records), or grow memtables and
+    /// L0 without bound. The error names the first failure; reopen to recover.
+    func checkWritesAllowed() throws {
+        if let e = writeStopError.withLock({ $0 }) { throw Self.refusal(e, "an fsync of the write path") }
+        if let e = memMonitor.withLock({ flushError }) { throw Self.refusal(e, "a memtable flush") }
+        if let e = levels.monitor.withLock({ levels.backgroundErrorLocked }) { throw Self.refusal(e, "a compaction") }
+    }
+
+    static func refusal(_ e: SettError, _ what: String) -> SettError {
+        SettError(.io, "writes refused after an earlier I/O error in \(what) (reopen the database to recover): "
+            + e.message, file: e.file, offset: e.offset, errno: e.errno)
+    }
+
+    /// Records a failed write-path fsync (see `checkWritesAllowed`) and returns the error.
+    func stopWrites(after error: any Error) -> any Error {
+        let e = error as? SettError ?? SettError(.io, "\(error)")
+        writeStopError.withLock { if $0 == nil { $0 = e } }
+        logger.error("fsync failed; writes will be refused until reopen", metadata: ["error": "\(e)"])
+        return error
+    }
+
+    /// Leader only: value log (+ fsync), then one WAL append (+ fsync), then the skiplist.
+    ///
+    /// With `syncWrites` the value log is made durable before the WAL record that points
+    /// into it is written, so no WAL record that reaches the disk (even unsynced, even
+    /// torn in by a crash) can point at value-log bytes that did not.
     private func writeGroup(_ group: [WriteRequest], arenaBytes: Int) throws {
         try checkOpen()
+        try checkWritesAllowed()
         var mt = memMonitor.withLock { memtables[0] }
         if mt.skiplist.memoryUsed + arenaBytes > mt.skiplist.capacity {
             try rotateMemtable()
@@ -128,10 +156,12 @@ extension DB {
             for s in r.batch.slots where s.version > highest { highest = s.version }
         }
         guard let wal = mt.wal else { throw SettError(.closed, "database is closing") }
+        if options.syncWrites {
+            do { try valueLog.sync() } catch { throw stopWrites(after: error) }
+        }
         try walBuffer.bytes.withUnsafeBytes { try wal.append($0) }
         if options.syncWrites {
-            try valueLog.sync()
-            try wal.sync()
+            do { try wal.sync() } catch { throw stopWrites(after: error) }
         }
         feed.publish(walId: wal.fileId, end: wal.size, ts: highest)
         for (r, p) in zip(group, pointers) { mt.insert(r.batch, pointers: p) }
@@ -151,8 +181,13 @@ extension DB {
         writeMonitor.lock()
         defer { writeMonitor.unlock() }
         while !writeQueue.isEmpty { writeMonitor.wait() }
-        try valueLog.sync()
-        let wals = memMonitor.withLock { memtables.compactMap(\.wal) }
-        for w in wals { try w.sync() }
+        try checkWritesAllowed()
+        do {
+            try valueLog.sync()
+            let wals = memMonitor.withLock { memtables.compactMap(\.wal) }
+            for w in wals { try w.sync() }
+        } catch {
+            throw stopWrites(after: error)
+        }
     }
 }

@@ -110,6 +110,58 @@ enum FaultWorkload {
         }
     }
 
+    /// For a workload that went on after failed transactions: opens `fs` (no faults) and
+    /// checks that every transaction in `acked` is present, every one in `failed` is
+    /// present whole or absent whole, none beyond `attempted` exists, the hot keys hold
+    /// the newest acknowledged value or a newer failed one, and reads give no error.
+    static func verify(_ fs: any FileSystem, acked: Set<Int>, failed: Set<Int>, attempted: Int, _ context: String,
+                       sourceLocation: SourceLocation = #_sourceLocation) {
+        func fail(_ what: String) { Issue.record("\(context): \(what)", sourceLocation: sourceLocation) }
+        do {
+            let db = try DB.open(options(fs))
+            defer { try? db.close() }
+            let seen = try contents(db)
+            for i in 0 ..< transactions {
+                var group: [(key: [UInt8], value: [UInt8])] = [(bytes("f\(i)-1"), val(i, 1, size: 1000)),
+                                                              (bytes("f\(i)-2"), val(i, 2, size: 1000)),
+                                                              (bytes("big\(i)"), val(i, 9, size: 1500))]
+                // f<i>-0 is deleted by transaction i+3.
+                let deleter = i + 3
+                let f0 = (bytes("f\(i)-0"), val(i, 0, size: 1000))
+                if deleter >= attempted || (!acked.contains(deleter) && !failed.contains(deleter)) {
+                    group.append(f0)
+                } else if acked.contains(deleter), seen[f0.0] != nil {
+                    fail("f\(i)-0 present though transaction \(deleter) deleting it was acknowledged")
+                }
+                let present = group.filter { seen[$0.key] != nil }
+                for g in present where seen[g.key] != g.value {
+                    fail("\(String(decoding: g.key, as: UTF8.self)) has a wrong value")
+                }
+                if acked.contains(i) && present.count != group.count {
+                    fail("acknowledged transaction \(i) lost \(group.count - present.count) of its keys")
+                } else if failed.contains(i) && !present.isEmpty && present.count != group.count {
+                    fail("failed transaction \(i) is partially present (\(present.count) of \(group.count) keys)")
+                } else if !acked.contains(i) && !failed.contains(i) && !present.isEmpty {
+                    fail("transaction \(i) was never attempted but is present")
+                }
+            }
+            for k in 0 ..< 7 {
+                let newestAcked = acked.filter { $0 % 7 == k }.max()
+                let allowed = Set(([newestAcked].compactMap { $0 } + failed.filter { $0 % 7 == k && $0 > (newestAcked ?? -1) })
+                    .map { bytes("h\($0)") })
+                let got = seen[bytes("hot\(k)")]
+                if let got { if !allowed.contains(got) { fail("hot\(k) = \(String(decoding: got, as: UTF8.self))") } }
+                else if newestAcked != nil { fail("hot\(k) missing") }
+            }
+            for (k, v) in seen where try db.get(k)?.value != v {
+                fail("get(\(String(decoding: k, as: UTF8.self))) differs from iteration")
+            }
+            try db.close()
+        } catch {
+            fail("reopen or read failed: \(error)")
+        }
+    }
+
     static func diff(_ a: [[UInt8]: [UInt8]], _ b: [[UInt8]: [UInt8]]) -> Int {
         Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.count
     }

@@ -26,6 +26,8 @@ final class CrashableFileSystem: FileSystem {
         struct Content {
             var data: [UInt8] = []
             var synced: [UInt8] = []
+            /// Pages whose write-back failed: clean in the cache, stale on disk.
+            var lostPages: Set<Int> = []
         }
         let content: Mutex<Content>
         let mtime = Atomic<UInt64>(unixNow())
@@ -64,7 +66,10 @@ final class CrashableFileSystem: FileSystem {
                 var kept = c.synced
                 if var r = rng {
                     if c.data.count > c.synced.count && c.data.starts(with: c.synced) {
-                        let extra = c.data.count - c.synced.count
+                        var extra = c.data.count - c.synced.count
+                        if let firstLost = c.lostPages.map({ $0 * CrashableFile.pageSize }).filter({ $0 >= c.synced.count }).min() {
+                            extra = min(extra, max(0, firstLost - c.synced.count))
+                        }
                         let n = Int(r.next() % UInt64(extra + 1))
                         kept = c.synced + c.data[c.synced.count ..< c.synced.count + n]
                     } else if c.data != c.synced && r.next() % 2 == 0 {
@@ -204,6 +209,7 @@ final class CrashableFileSystem: FileSystem {
 
 /// A handle on a `CrashableFileSystem` file. Stays usable after its name is removed.
 final class CrashableFile: StorageFile, @unchecked Sendable {
+    static let pageSize = 4096
     let path: String
     private let node: CrashableFileSystem.Node
 
@@ -235,12 +241,36 @@ final class CrashableFile: StorageFile, @unchecked Sendable {
                 c.data.withUnsafeMutableBytes { dst in
                     (dst.baseAddress! + start).copyMemory(from: src.baseAddress!, byteCount: src.count)
                 }
+                if !c.lostPages.isEmpty {
+                    for p in start / Self.pageSize ... (start + src.count - 1) / Self.pageSize { c.lostPages.remove(p) }
+                }
             }
         }
     }
 
     func sync() throws {
-        node.content.withLock { $0.synced = $0.data }
+        node.content.withLock { c in
+            var next = c.data
+            for p in c.lostPages {
+                var i = p * Self.pageSize
+                while i < min((p + 1) * Self.pageSize, next.count) {
+                    next[i] = i < c.synced.count ? c.synced[i] : 0
+                    i += 1
+                }
+            }
+            c.synced = next
+        }
+    }
+
+    /// A failed fsync: every dirty page is marked clean without reaching the disk.
+    func loseDirtyPages() {
+        node.content.withLock { c in
+            let pages = (c.data.count + Self.pageSize - 1) / Self.pageSize
+            for p in 0 ..< pages {
+                let lo = p * Self.pageSize, hi = min((p + 1) * Self.pageSize, c.data.count)
+                if hi > c.synced.count || !c.data[lo ..< hi].elementsEqual(c.synced[lo ..< hi]) { c.lostPages.insert(p) }
+            }
+        }
     }
 
     func size() throws -> Int64 { Int64(node.content.withLock { $0.data.count }) }
@@ -251,6 +281,7 @@ final class CrashableFile: StorageFile, @unchecked Sendable {
             if n < c.data.count { c.data.removeSubrange(n...) } else {
                 c.data.append(contentsOf: repeatElement(0, count: n - c.data.count))
             }
+            c.lostPages = c.lostPages.filter { $0 * Self.pageSize < n }
         }
     }
 

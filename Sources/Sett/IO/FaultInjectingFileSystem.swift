@@ -6,7 +6,8 @@ import Synchronization
 /// Every throwing call counts as one operation, on the file system (open, remove, rename,
 /// modificationTime, list, createDirectory, syncDirectory, lock) and on files (read,
 /// write, sync, size, truncate, map); `exists` and `close` cannot fail and do not count.
-/// A failing operation does nothing: the wrapped file system never sees it.
+/// A failing operation does nothing: the wrapped file system never sees it (except that
+/// a failed `sync` of a `CrashableFile` loses the file's dirty pages, as on Linux).
 ///
 /// Arming (each replaces the previous rule; the operation counter restarts at 0):
 /// - `failOperation(n, sticky:)`: the n-th operation from now fails (0-based); with
@@ -188,8 +189,14 @@ final class FaultInjectingFile: StorageFile, @unchecked Sendable {
         try inner.write(bytes, at: offset)
     }
 
+    /// A failed sync over a `CrashableFile` also loses its dirty pages, as Linux does.
     func sync() throws {
-        try owner.check(.sync, path)
+        do {
+            try owner.check(.sync, path)
+        } catch {
+            (inner as? CrashableFile)?.loseDirtyPages()
+            throw error
+        }
         try inner.sync()
     }
 
