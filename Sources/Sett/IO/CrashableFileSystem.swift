@@ -18,8 +18,9 @@ import Synchronization
 /// or the current bytes. The clone has no locks (the crashed process held them).
 ///
 /// Thread safety: every method may be called from any thread. `crashClone` takes one
-/// consistent snapshot under the namespace lock and each file's lock in turn; a write
-/// racing with it lands either wholly before or wholly after it for that file.
+/// consistent snapshot of all files at once: file operations (write, sync, truncate)
+/// share a gate that the clone holds exclusively, so each lands wholly before or wholly
+/// after the clone, for all files together (lock order: gate, namespace, file).
 final class CrashableFileSystem: FileSystem {
     /// One file's bytes: what is written (`data`) and what the last sync made durable.
     final class Node: @unchecked Sendable {
@@ -43,7 +44,13 @@ final class CrashableFileSystem: FileSystem {
         var locks: [String: (exclusive: Bool, holders: Int)] = [:]
     }
 
+    /// Serialises file operations against `crashClone`.
+    final class Gate: Sendable {
+        let lock = Mutex(())
+    }
+
     private let state: Mutex<State>
+    private let gate = Gate()
 
     init() { state = Mutex(State()) }
 
@@ -57,7 +64,7 @@ final class CrashableFileSystem: FileSystem {
     /// torn writes: a seeded random part of each file's unsynced bytes is kept.
     func crashClone(seed: UInt64? = nil) -> CrashableFileSystem {
         var rng = seed.map { CrashRandom(seed: $0) }
-        return state.withLock { s in
+        return gate.lock.withLock { _ in state.withLock { s in
             var out = State()
             out.directories = s.directories
             for path in s.durable.keys.sorted() {
@@ -83,7 +90,7 @@ final class CrashableFileSystem: FileSystem {
                 out.durable[path] = copy
             }
             return CrashableFileSystem(state: out)
-        }
+        } }
     }
 
     /// A copy of the running state (everything written, synced or not), e.g. to compare.
@@ -125,7 +132,7 @@ final class CrashableFileSystem: FileSystem {
         try state.withLock { s in
             if let node = s.files[path] {
                 if mode == .createNew { throw SettError(.io, "file exists", file: path) }
-                return CrashableFile(path: path, node: node)
+                return CrashableFile(path: path, node: node, gate: gate)
             }
             if mode == .readOnly { throw SettError(.notFound, "no such file", file: path) }
             guard s.directories.contains(Self.parent(path)) else {
@@ -133,7 +140,7 @@ final class CrashableFileSystem: FileSystem {
             }
             let node = Node()
             s.files[path] = node
-            return CrashableFile(path: path, node: node)
+            return CrashableFile(path: path, node: node, gate: gate)
         }
     }
 
@@ -212,10 +219,12 @@ final class CrashableFile: StorageFile, @unchecked Sendable {
     static let pageSize = 4096
     let path: String
     private let node: CrashableFileSystem.Node
+    private let gate: CrashableFileSystem.Gate
 
-    init(path: String, node: CrashableFileSystem.Node) {
+    init(path: String, node: CrashableFileSystem.Node, gate: CrashableFileSystem.Gate) {
         self.path = path
         self.node = node
+        self.gate = gate
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
@@ -232,7 +241,7 @@ final class CrashableFile: StorageFile, @unchecked Sendable {
 
     func write(_ src: UnsafeRawBufferPointer, at offset: Int64) throws {
         node.mtime.store(unixNow(), ordering: .relaxed)
-        node.content.withLock { c in
+        gate.lock.withLock { _ in node.content.withLock { c in
             let start = Int(offset)
             if c.data.count < start + src.count {
                 c.data.append(contentsOf: repeatElement(0, count: start + src.count - c.data.count))
@@ -245,11 +254,11 @@ final class CrashableFile: StorageFile, @unchecked Sendable {
                     for p in start / Self.pageSize ... (start + src.count - 1) / Self.pageSize { c.lostPages.remove(p) }
                 }
             }
-        }
+        } }
     }
 
     func sync() throws {
-        node.content.withLock { c in
+        gate.lock.withLock { _ in node.content.withLock { c in
             var next = c.data
             for p in c.lostPages {
                 var i = p * Self.pageSize
@@ -259,7 +268,7 @@ final class CrashableFile: StorageFile, @unchecked Sendable {
                 }
             }
             c.synced = next
-        }
+        } }
     }
 
     /// A failed fsync: every dirty page is marked clean without reaching the disk.
@@ -276,13 +285,13 @@ final class CrashableFile: StorageFile, @unchecked Sendable {
     func size() throws -> Int64 { Int64(node.content.withLock { $0.data.count }) }
 
     func truncate(to size: Int64) throws {
-        node.content.withLock { c in
+        gate.lock.withLock { _ in node.content.withLock { c in
             let n = Int(size)
             if n < c.data.count { c.data.removeSubrange(n...) } else {
                 c.data.append(contentsOf: repeatElement(0, count: n - c.data.count))
             }
             c.lostPages = c.lostPages.filter { $0 * Self.pageSize < n }
-        }
+        } }
     }
 
     func map(length: Int) throws -> MappedRegion {
