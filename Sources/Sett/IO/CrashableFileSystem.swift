@@ -175,7 +175,9 @@ final class CrashableFileSystem: FileSystem {
     func list(_ dir: String) throws -> [String] {
         try state.withLock { s in
             guard s.directories.contains(dir) else { throw SettError(.notFound, "no such directory", file: dir) }
-            return s.files.keys.filter { Self.parent($0) == dir }.map { String($0.dropFirst(dir.count + 1)) }
+            return s.files.keys.filter { Self.parent($0) == dir }.map { p in
+                String(p[p.index(after: p.lastIndex(of: "/")!)...])
+            }
         }
     }
 
