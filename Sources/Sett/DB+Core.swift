@@ -30,6 +30,9 @@ public final class DB: @unchecked Sendable {
     var nextWALId: UInt64
     var flushThread: WorkerThread?
     var flushError: SettError?
+    /// Set when a write-path fsync (WAL or value log) failed: the pages of that write may
+    /// be lost even though later fsyncs succeed, so no later write may be acknowledged.
+    let writeStopError = Mutex<SettError?>(nil)
 
     /// Group commit: queued writers; the front one writes for the group.
     let writeMonitor = Monitor()
@@ -40,7 +43,6 @@ public final class DB: @unchecked Sendable {
     var syncedGroups: UInt64 = 0
     var appliedGroups: UInt64 = 0
     var syncInProgress = false
-    var syncFailure: SettError?
     var lastAppendedWAL: WALWriter?
     /// Scratch buffer of the group leader for encoding WAL records.
     var walBuffer = ByteWriter(capacity: 1 << 20)

@@ -110,6 +110,7 @@ extension DB {
             }
             flushThread?.join()
             if let e = memMonitor.withLock({ flushError }) { firstError = e }
+            if firstError == nil, let e = writeStopError.withLock({ $0 }) { firstError = e }
             if options.compactL0OnClose && firstError == nil {
                 do { try levels.compactLevel0() } catch { firstError = error }
             }

@@ -125,6 +125,29 @@ extension DB {
         return total
     }
 
+    /// Refuses writes once an fsync of the write path, a memtable flush or a compaction
+    /// has failed: continuing could acknowledge writes that a later replay loses (a
+    /// failed fsync may drop the dirty pages of earlier records), or grow memtables and
+    /// L0 without bound. The error names the first failure; reopen to recover.
+    func checkWritesAllowed() throws {
+        if let e = writeStopError.withLock({ $0 }) { throw Self.refusal(e, "an fsync of the write path") }
+        if let e = memMonitor.withLock({ flushError }) { throw Self.refusal(e, "a memtable flush") }
+        if let e = levels.monitor.withLock({ levels.backgroundErrorLocked }) { throw Self.refusal(e, "a compaction") }
+    }
+
+    static func refusal(_ e: SettError, _ what: String) -> SettError {
+        SettError(.io, "writes refused after an earlier I/O error in \(what) (reopen the database to recover): "
+            + e.message, file: e.file, offset: e.offset, errno: e.errno)
+    }
+
+    /// Records a failed write-path fsync (see `checkWritesAllowed`) and returns the error.
+    func stopWrites(after error: any Error) -> any Error {
+        let e = error as? SettError ?? SettError(.io, "\(error)")
+        writeStopError.withLock { if $0 == nil { $0 = e } }
+        logger.error("fsync failed; writes will be refused until reopen", metadata: ["error": "\(e)"])
+        return error
+    }
+
     /// A group whose records are in the WAL, waiting for its fsync and memtable insert.
     struct AppendedGroup {
         let seq: UInt64
@@ -136,9 +159,13 @@ extension DB {
     }
 
     /// Leader only: rotates the memtable if needed, then value log, then one WAL write.
+    ///
+    /// With `syncWrites` the value log is made durable before the WAL record that points
+    /// into it is written, so no WAL record that reaches the disk (even unsynced, even
+    /// torn in by a crash) can point at value-log bytes that did not.
     private func appendGroup(_ group: [WriteRequest], arenaBytes: Int) throws -> AppendedGroup {
         try checkOpen()
-        if let e = pipeline.withLock({ syncFailure }) { throw e }
+        try checkWritesAllowed()
         var mt = memMonitor.withLock { memtables[0] }
         if mt.skiplist.memoryUsed + arenaBytes > mt.skiplist.capacity {
             // Groups still in flight belong in the old memtable: let them land first.
@@ -157,6 +184,9 @@ extension DB {
             for s in r.batch.slots where s.version > highest { highest = s.version }
         }
         guard let wal = mt.wal else { throw SettError(.closed, "database is closing") }
+        if options.syncWrites {
+            do { try valueLog.sync() } catch { throw stopWrites(after: error) }
+        }
         try walBuffer.bytes.withUnsafeBytes { try wal.append($0) }
         let seq = pipeline.withLock {
             appendedGroups += 1
@@ -194,16 +224,16 @@ extension DB {
         if let failure { throw failure }
     }
 
-    /// Returns once an fsync of the value log and the WAL that started after group
-    /// `seq` was appended has succeeded. One thread syncs at a time; the others wait and
-    /// usually find their group covered. A failed fsync is sticky: the database then
-    /// refuses writes, since what reached the disk is unknown.
+    /// Returns once an fsync of the WAL that started after group `seq` was appended
+    /// has succeeded (the value log was synced before the append). One thread syncs at
+    /// a time; the others wait and usually find their group covered. A failed fsync is
+    /// sticky (`stopWrites`): what reached the disk is unknown.
     private func syncThrough(_ seq: UInt64) throws {
         pipeline.lock()
         while syncedGroups < seq {
-            if let e = syncFailure {
+            if let e = writeStopError.withLock({ $0 }) {
                 pipeline.unlock()
-                throw e
+                throw Self.refusal(e, "an fsync of the write path")
             }
             if syncInProgress {
                 pipeline.wait()
@@ -213,20 +243,16 @@ extension DB {
             let target = appendedGroups
             let wal = lastAppendedWAL
             pipeline.unlock()
-            var failure: SettError?
-            do {
-                try valueLog.sync()
-                try wal?.sync()
-            } catch {
-                let e = error as? SettError ?? SettError(.io, "\(error)")
-                failure = SettError(.io, "fsync failed; refusing further writes: \(e.message)", file: e.file,
-                                    errno: e.errno)
-                logger.critical("fsync failed; the database refuses writes until reopened", metadata: ["error": "\(e)"])
-            }
+            var failure: (any Error)?
+            do { try wal?.sync() } catch { failure = stopWrites(after: error) }
             pipeline.lock()
             syncInProgress = false
-            if let failure { syncFailure = failure } else { syncedGroups = max(syncedGroups, target) }
+            if failure == nil { syncedGroups = max(syncedGroups, target) }
             pipeline.broadcast()
+            if let failure {
+                pipeline.unlock()
+                throw failure
+            }
         }
         pipeline.unlock()
     }
@@ -253,8 +279,13 @@ extension DB {
         defer { writeMonitor.unlock() }
         while !writeQueue.isEmpty { writeMonitor.wait() }
         waitForAppliedGroups()
-        try valueLog.sync()
-        let wals = memMonitor.withLock { memtables.compactMap(\.wal) }
-        for w in wals { try w.sync() }
+        try checkWritesAllowed()
+        do {
+            try valueLog.sync()
+            let wals = memMonitor.withLock { memtables.compactMap(\.wal) }
+            for w in wals { try w.sync() }
+        } catch {
+            throw stopWrites(after: error)
+        }
     }
 }

@@ -55,7 +55,11 @@ extension LevelsController {
         }
         publish(plan, outputs: outputs, markInputs: true)
         compactionCount.add(1, ordering: .relaxed)
-        try valueLog?.persistDiscardStats()
+        // The compaction is done and durable; discard statistics are hints for value-log
+        // GC, so failing to persist them must not count as a failed compaction.
+        do { try valueLog?.persistDiscardStats() } catch {
+            logger.warning("persisting value-log discard statistics failed", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Splits the plan into up to `numCompactors` (at least 1) user-key ranges at

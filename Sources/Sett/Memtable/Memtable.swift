@@ -150,8 +150,11 @@ final class Memtable: @unchecked Sendable {
 
     /// Closes the WAL once the memtable is safely flushed to a table and renames it
     /// `NNNNNN.wal` -> `NNNNNN.log`: a retained commit-feed segment, never replayed.
-    /// Syncs the directory so a reopen does not replay it again.
+    /// Syncs the file first (without `syncWrites` its records may never have been synced,
+    /// and as feed history they must survive a crash like the table made from them), and
+    /// the directory after, so a reopen does not replay it again.
     func retireWAL() throws {
+        try wal?.sync()
         wal?.close()
         wal = nil
         guard let fs, let walPath, fs.exists(walPath) else { return }
