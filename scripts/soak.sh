@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Long soak of the reliability harnesses: metamorphic, kill torture and fuzzing.
-#   scripts/soak.sh --minutes N      (default 15; split 40% metamorphic, 30% kill, 30% fuzz)
+# Long soak of the reliability harnesses: the full fault/crash sweep, then metamorphic,
+# kill torture and fuzzing.
+#   scripts/soak.sh --minutes N      (default 15; the sweep runs once in full, the time
+#                                     left is split 40% metamorphic, 30% kill, 30% fuzz)
 # Prints one summary line per harness and exits non-zero if any failed. Logs go to
 # .build-soak/. Replay a metamorphic failure with the SETT_META_SEED it prints; fuzz
 # crashes are saved under .build-fuzz/crashes/<target>/ (see docs/testing.md).
@@ -16,13 +18,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 total=$(( minutes * 60 ))
-meta_s=$(( total * 40 / 100 ))
-kill_s=$(( total * 30 / 100 ))
-fuzz_s=$(( total - meta_s - kill_s ))
 logs=.build-soak
 mkdir -p "$logs"
+start=$(date +%s)
 
-echo "soak: ${minutes} min total (metamorphic ${meta_s}s, kill ${kill_s}s, fuzz ${fuzz_s}s); logs in $logs/"
+echo "soak: ${minutes} min total; logs in $logs/"
 if ! swift build --build-tests > "$logs/build.log" 2>&1; then
     tail -30 "$logs/build.log"; echo "soak: BUILD FAILED"; exit 1
 fi
@@ -36,6 +36,16 @@ summary() { # name rc log pattern
         grep -m3 -E "FAILURE|Issue recorded|Fatal error|error:" "$3" | sed 's/^/    /'
     fi
 }
+
+SETT_SWEEP_FULL=1 swift test --skip-build --filter "FaultSweepTests|CrashSimulationTests" > "$logs/sweep.log" 2>&1
+summary sweep $? "$logs/sweep.log" "Test run with"
+
+left=$(( total - ($(date +%s) - start) ))
+[ "$left" -lt 60 ] && left=60
+meta_s=$(( left * 40 / 100 ))
+kill_s=$(( left * 30 / 100 ))
+fuzz_s=$(( left - meta_s - kill_s ))
+echo "soak: metamorphic ${meta_s}s, kill ${kill_s}s, fuzz ${fuzz_s}s"
 
 SETT_META_MINUTES=$(awk "BEGIN{print $meta_s/60}") swift test --skip-build --filter MetamorphicTests/optionSetsAndModelAgreeOnSeededSequences \
     > "$logs/metamorphic.log" 2>&1
