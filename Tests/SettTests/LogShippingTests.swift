@@ -17,17 +17,7 @@ import SettCLI
     }
 
     /// A small deterministic PRNG per writer thread.
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
+    typealias SplitMix = SplitMix64
 
     /// `threads` writers, `perThread` batches each; versions come from one counter taken
     /// under the same lock as the write, so commit order is version order.
@@ -37,7 +27,7 @@ import SettCLI
         for t in 0 ..< threads {
             group.enter()
             Thread.detachNewThread {
-                var rng = SplitMix(state: seed &+ UInt64(t) &* 7919)
+                var rng = SplitMix(seed: seed &+ UInt64(t) &* 7919)
                 for _ in 0 ..< perThread {
                     let n = 1 + rng.below(6)
                     var ops: [(key: [UInt8], value: [UInt8]?, userMeta: UInt8, expiresAt: UInt64, discard: Bool)] = []
@@ -213,4 +203,8 @@ extension Thread {
         }
         return g
     }
+}
+
+private extension SplitMix64 {
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }

@@ -4,17 +4,7 @@ import Testing
 @testable import Sett
 
 /// Deterministic PRNG for reproducible tests.
-struct SkiplistTestRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+func SkiplistTestRNG(seed: UInt64) -> SplitMix64 { SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15) }
 
 private func put(_ list: Skiplist, _ ikey: [UInt8], _ value: [UInt8], meta: UInt8 = 0) -> Bool {
     ikey.withUnsafeBytes { k in

@@ -1,3 +1,4 @@
+import Sett
 /// Keys, values and random numbers for `sett bench`, as db_bench and the Badger peer
 /// (shared/bench/peers/badger/main.go) make them. Value types; each thread owns its own.
 
@@ -32,20 +33,14 @@ enum BenchKeys {
     }
 }
 
-/// SplitMix64: a tiny, fast, well-mixed 64-bit generator; deterministic per seed.
+/// The bench's deterministic generator (SplitMix64).
 struct BenchRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var base: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { base = SplitMix64(seed: seed) }
 
     @inline(__always)
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { base.next() }
 
     /// Uniform in `0 ..< bound` (bound > 0), without modulo bias (Lemire's method).
     @inline(__always)

@@ -1,0 +1,17 @@
+/// SplitMix64: a tiny, fast, well-mixed 64-bit generator, deterministic per seed, so
+/// a seed names one sequence on every machine. Shared by the CLI's workloads and the
+/// test harnesses; not for anything that needs unpredictability.
+package struct SplitMix64: RandomNumberGenerator, Sendable {
+    package var state: UInt64
+
+    package init(seed: UInt64) { state = seed }
+
+    @inline(__always)
+    package mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
