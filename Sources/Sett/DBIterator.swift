@@ -79,6 +79,15 @@ public final class DBIterator {
         return curValue
     }
 
+    /// Calls `body` with the current value borrowed: no copy for values stored in the
+    /// tree; one value-log read for separated values. Valid only during the call.
+    public func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        if curMeta & EntryMeta.valuePointer != 0 {
+            return try value().withUnsafeBytes(body)
+        }
+        return try curValue.withUnsafeBytes(body)
+    }
+
     /// The first error met while iterating, if any.
     public var error: SettError? { merge.error }
 
