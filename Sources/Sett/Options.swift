@@ -70,7 +70,11 @@ public struct Options: Sendable {
     public var bloomFalsePositive: Double = 0.01
     /// Bytes of decompressed blocks kept in memory; 0 disables the block cache.
     public var blockCacheSize: Int = 256 << 20
-    /// Bytes of table indexes and bloom filters kept in memory; 0 keeps all of them.
+    /// Badger's bound on heap memory for table indexes and bloom filters. Sett reads
+    /// both in place from the memory-mapped table file, so they live in the OS page
+    /// cache (evictable, not heap); per open table only a small block-offset view is
+    /// held. The value is validated and kept for option-set compatibility but bounds
+    /// nothing today.
     public var indexCacheSize: Int = 0
     /// L0 tables that trigger compaction into the base level.
     public var numLevelZeroTables: Int = 5
