@@ -43,6 +43,13 @@ public final class DB: @unchecked Sendable {
     var syncedGroups: UInt64 = 0
     var appliedGroups: UInt64 = 0
     var syncInProgress = false
+    /// Requests appended to the WAL, and requests covered by a finished fsync.
+    var appendedRequests = 0
+    var syncedRequests = 0
+    /// Smoothed duration of a WAL fsync, for the group-commit delay.
+    var fsyncNanos: UInt64 = 0
+    /// Update transactions begun and not yet finished (committers to wait for).
+    let openUpdateTxns = Atomic<Int>(0)
     var lastAppendedWAL: WALWriter?
     /// Scratch buffer of the group leader for encoding WAL records.
     var walBuffer = ByteWriter(capacity: 1 << 20)

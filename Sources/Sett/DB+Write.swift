@@ -190,7 +190,9 @@ extension DB {
         try walBuffer.bytes.withUnsafeBytes { try wal.append($0) }
         let seq = pipeline.withLock {
             appendedGroups += 1
+            appendedRequests += group.count
             lastAppendedWAL = wal
+            pipeline.broadcast()  // a syncer in its group-commit delay may be waiting for us
             return appendedGroups
         }
         return AppendedGroup(seq: seq, memtable: mt, wal: wal, walEnd: wal.size, pointers: pointers, highest: highest)
@@ -240,14 +242,22 @@ extension DB {
                 continue
             }
             syncInProgress = true
+            awaitMoreCommittersLocked()
             let target = appendedGroups
+            let targetRequests = appendedRequests
             let wal = lastAppendedWAL
             pipeline.unlock()
             var failure: (any Error)?
+            let t0 = monotonicNanos()
             do { try wal?.sync() } catch { failure = stopWrites(after: error) }
+            let took = monotonicNanos() &- t0
             pipeline.lock()
+            fsyncNanos = fsyncNanos == 0 ? took : (fsyncNanos * 7 + took) / 8
             syncInProgress = false
-            if failure == nil { syncedGroups = max(syncedGroups, target) }
+            if failure == nil {
+                syncedGroups = max(syncedGroups, target)
+                syncedRequests = max(syncedRequests, targetRequests)
+            }
             pipeline.broadcast()
             if let failure {
                 pipeline.unlock()
@@ -255,6 +265,24 @@ extension DB {
             }
         }
         pipeline.unlock()
+    }
+
+    /// Pipeline lock held. The group-commit delay (PostgreSQL's commit_delay, sized
+    /// automatically): when more update transactions are open than this fsync would
+    /// cover, wait up to half a typical fsync for them to append, so one fsync covers
+    /// them too instead of the committers splitting into two alternating cohorts. A lone
+    /// committer never waits.
+    private func awaitMoreCommittersLocked() {
+        let limit = min(fsyncNanos / 2, 1_000_000)
+        guard limit > 0 else { return }
+        let deadline = monotonicNanos() &+ limit
+        while true {
+            let unsynced = appendedRequests - syncedRequests
+            let others = openUpdateTxns.load(ordering: .relaxed) - unsynced
+            let now = monotonicNanos()
+            if others <= 0 || now >= deadline { return }
+            pipeline.wait(seconds: Double(deadline - now) / 1e9)
+        }
     }
 
     /// Blocks until every appended group has been applied (or failed).

@@ -42,10 +42,14 @@ public final class Txn: @unchecked Sendable {
         self.isUpdate = update
         self.managedReadTs = managed
         self.trackReads = update && db.oracle.detectConflicts
+        if update { db.openUpdateTxns.add(1, ordering: .relaxed) }
     }
 
     deinit {
-        if !finished { db.finishRead(readTs) }
+        if !finished {
+            db.finishRead(readTs)
+            if isUpdate { db.openUpdateTxns.subtract(1, ordering: .relaxed) }
+        }
     }
 
     /// Number of writes (sets and deletes) waiting for commit.
@@ -64,6 +68,7 @@ public final class Txn: @unchecked Sendable {
         pending.removeAll()
         reads = ReadSet()
         db.finishRead(readTs)
+        if isUpdate { db.openUpdateTxns.subtract(1, ordering: .relaxed) }
     }
 
     func checkUsable() throws {
