@@ -109,6 +109,7 @@ extension DB {
                 memMonitor.broadcast()
             }
             flushThread?.join()
+            flushThread = nil  // the thread's closure holds the DB: break the cycle
             if let e = memMonitor.withLock({ flushError }) { firstError = e }
             if firstError == nil, let e = writeStopError.withLock({ $0 }) { firstError = e }
             if options.compactL0OnClose && firstError == nil {
