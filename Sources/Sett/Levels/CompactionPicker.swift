@@ -51,7 +51,11 @@ extension LevelsController {
         let tables = snap.levels[from]
         guard !tables.isEmpty else { return nil }
         if from == 0 {
-            return plan(from: 0, to: targets.baseLevel, top: tables, snap: snap, targets: targets)
+            // Never below a non-empty level: newer data must stay above older data, or a
+            // tombstone could be dropped as bottommost while older versions of its key
+            // sit in a level above it (the base level can move down when data shrinks).
+            let firstNonEmpty = (1 ..< options.maxLevels).first { !snap.levels[$0].isEmpty } ?? targets.baseLevel
+            return plan(from: 0, to: min(targets.baseLevel, firstNonEmpty), top: tables, snap: snap, targets: targets)
         }
         guard from + 1 < options.maxLevels else { return nil }
         // The oldest table's versions are the most likely to be shadowed, and taking it
@@ -62,16 +66,20 @@ extension LevelsController {
 
     func plan(from: Int, to: Int, top: [Table], snap: LevelsSnapshot, targets: LevelTargets) -> CompactionPlan? {
         guard let range = userKeyRange(top) else { return nil }
-        return range.lo.withUnsafeBytes { lo in
-            range.hi.withUnsafeBytes { hi in
-                let bottom = snap.overlapping(level: to, lo: lo, hi: hi)
-                let bottommost = ((to + 1) ..< options.maxLevels).allSatisfy {
-                    snap.overlapping(level: $0, lo: lo, hi: hi).isEmpty
-                }
-                return CompactionPlan(fromLevel: from, toLevel: to, top: top, bottom: bottom,
-                                      tableBytes: targets.tableBytes[to], isBottommost: bottommost)
+        let bottom = range.lo.withUnsafeBytes { lo in
+            range.hi.withUnsafeBytes { hi in snap.overlapping(level: to, lo: lo, hi: hi) }
+        }
+        // Bottommost is judged over everything the compaction rewrites: the bottom tables
+        // may reach beyond the top's range, and their tombstones must not be dropped
+        // while a lower level still holds older versions of those keys.
+        let whole = userKeyRange(top + bottom)!
+        let bottommost = whole.lo.withUnsafeBytes { lo in
+            whole.hi.withUnsafeBytes { hi in
+                ((to + 1) ..< options.maxLevels).allSatisfy { snap.overlapping(level: $0, lo: lo, hi: hi).isEmpty }
             }
         }
+        return CompactionPlan(fromLevel: from, toLevel: to, top: top, bottom: bottom,
+                              tableBytes: targets.tableBytes[to], isBottommost: bottommost)
     }
 
     /// Compacts until all data sits in one level: L0 into the next non-empty level (or
