@@ -8,6 +8,10 @@ struct MetaConfig: Sendable {
     var name: String
     var options: @Sendable (String) -> Options
     var followerOptions: (@Sendable (String) -> Options)?
+    /// Runs on a `CrashableFileSystem`, so a `crash` op reopens on a crash clone (the
+    /// durable state plus random torn tails). Only for `syncWrites` configurations,
+    /// where a crash must lose nothing acknowledged; elsewhere `crash` is a reopen.
+    var crashable = false
 
     /// Every configuration keeps all versions above a deletion (see
     /// `metaCanonicalAllVersions`) and logs only errors.
@@ -62,7 +66,7 @@ struct MetaConfig: Sendable {
             o.bloomFalsePositive = 0
             o.verifyValueChecksum = true
             return o
-        }),
+        }, crashable: true),
         MetaConfig(name: "tiny-snappy-follower", options: { base($0) }, followerOptions: {
             var o = tiny($0)
             o.managedMode = true
@@ -83,11 +87,20 @@ final class MetaDBTarget: MetaTarget {
     var snapshots: [Int: Txn] = [:]
     var followerSnapshots: [Int: UInt64] = [:]
     var lastTs: UInt64 = 0
+    /// The file system of a crashable configuration.
+    var crashFS: CrashableFileSystem?
+    var crashes: UInt64 = 0
 
     init(_ config: MetaConfig) throws {
         self.config = config
         root = TempDir("meta-" + config.name)
-        db = try DB.open(config.options(root.path + "/primary"))
+        var o = config.options(root.path + "/primary")
+        if config.crashable {
+            let fs = CrashableFileSystem()
+            crashFS = fs
+            o.fileSystem = fs
+        }
+        db = try DB.open(o)
         if let fo = config.followerOptions {
             follower = try DB.open(fo(root.path + "/follower"))
             reader = try db.makeFeedReader(from: 1)
@@ -148,6 +161,23 @@ final class MetaDBTarget: MetaTarget {
         return try text(item, keysOnly: false)
     }
 
+    /// A simulated power loss: the database continues on a crash clone of its file
+    /// system, taken while it runs (a clean reopen for configurations that are not
+    /// crashable).
+    func crash() throws {
+        guard let fs = crashFS else { return try reopen() }
+        for t in snapshots.values { t.discard() }
+        snapshots.removeAll()
+        crashes += 1
+        let clone = fs.crashClone(seed: crashes &* 0x9E37_79B9_7F4A_7C15)
+        try? db.close()   // the abandoned instance only touches the old file system
+        crashFS = clone
+        var o = config.options(root.path + "/primary")
+        o.fileSystem = clone
+        db = try DB.open(o)
+        lastTs = db.maxVersion
+    }
+
     func reopen() throws {
         for t in snapshots.values { t.discard() }
         snapshots.removeAll()
@@ -155,7 +185,9 @@ final class MetaDBTarget: MetaTarget {
         reader?.close()
         reader = nil
         try db.close()
-        db = try DB.open(config.options(root.path + "/primary"))
+        var o = config.options(root.path + "/primary")
+        if let crashFS { o.fileSystem = crashFS }
+        db = try DB.open(o)
         lastTs = db.maxVersion
         if let fo = config.followerOptions {
             try follower?.close()
@@ -240,6 +272,9 @@ final class MetaDBTarget: MetaTarget {
             return []
         case .reopen:
             try reopen()
+            return []
+        case .crash:
+            try crash()
             return []
         case .valueLogGC:
             if let gc = MetaHooks.valueLogGC {

@@ -163,7 +163,7 @@ final class MetaModel: MetaTarget {
         case let .closeSnapshot(slot):
             snapshots[slot] = nil
             return []
-        case .reopen:
+        case .reopen, .crash:
             snapshots.removeAll()
             return []
         case .flatten, .valueLogGC:

@@ -96,6 +96,9 @@ enum MetaOp: CustomStringConvertible {
     case flatten
     /// Close and open again (open snapshots are discarded first).
     case reopen
+    /// Power loss: continue on what was durable (crashable configurations; a reopen
+    /// elsewhere). With synced writes nothing acknowledged may be missing.
+    case crash
     /// Value-log GC: a hook (`MetaHooks.valueLogGC`) until the engine has GC.
     case valueLogGC
 
@@ -111,6 +114,7 @@ enum MetaOp: CustomStringConvertible {
         case let .closeSnapshot(s): "closeSnapshot(\(s))"
         case .flatten: "flatten"
         case .reopen: "reopen"
+        case .crash: "crash"
         case .valueLogGC: "valueLogGC"
         }
     }
@@ -199,6 +203,7 @@ struct MetaGenerator {
         case 84 ..< 86: return .closeSnapshot(rng.int(0 ..< 3))
         case 86 ..< 91: return .flatten
         case 91 ..< 95: return .reopen
+        case 95 ..< 98: return .crash
         default: return .valueLogGC
         }
     }
