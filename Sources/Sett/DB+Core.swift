@@ -48,8 +48,9 @@ public final class DB: @unchecked Sendable {
     var syncedRequests = 0
     /// Smoothed duration of a WAL fsync, for the group-commit delay.
     var fsyncNanos: UInt64 = 0
-    /// Update transactions begun and not yet finished (committers to wait for).
-    let openUpdateTxns = Atomic<Int>(0)
+    /// Writes between `enqueueWrite` and the return of their commit: the committers a
+    /// syncer may wait for (see `awaitMoreCommittersLocked`).
+    let committersInFlight = Atomic<Int>(0)
     var lastAppendedWAL: WALWriter?
     /// Scratch buffer of the group leader for encoding WAL records.
     var walBuffer = ByteWriter(capacity: 1 << 20)

@@ -34,6 +34,7 @@ extension DB {
             }
             return enqueueWrite(batch, estimate: estimate)
         }
+        defer { committersInFlight.subtract(1, ordering: .relaxed) }
         try awaitWrite(request)
     }
 
@@ -56,6 +57,7 @@ extension DB {
     /// order to equal version order (the oracle) call this under their own lock.
     func enqueueWrite(_ batch: EntryBatch, estimate: Int) -> WriteRequest {
         let request = WriteRequest(batch: batch, arenaEstimate: estimate)
+        committersInFlight.add(1, ordering: .relaxed)
         writeMonitor.withLock { writeQueue.append(request) }
         return request
     }
@@ -268,17 +270,17 @@ extension DB {
     }
 
     /// Pipeline lock held. The group-commit delay (PostgreSQL's commit_delay, sized
-    /// automatically): when more update transactions are open than this fsync would
-    /// cover, wait up to half a typical fsync for them to append, so one fsync covers
-    /// them too instead of the committers splitting into two alternating cohorts. A lone
-    /// committer never waits.
+    /// automatically): when more commits are in flight than this fsync would cover
+    /// (typically the previous group, just woken and about to commit again), wait up to
+    /// half a typical fsync for them to append, so one fsync covers them too instead of the
+    /// committers splitting into two alternating cohorts. A lone committer never waits.
     private func awaitMoreCommittersLocked() {
         let limit = min(fsyncNanos / 2, 1_000_000)
         guard limit > 0 else { return }
         let deadline = monotonicNanos() &+ limit
         while true {
             let unsynced = appendedRequests - syncedRequests
-            let others = openUpdateTxns.load(ordering: .relaxed) - unsynced
+            let others = committersInFlight.load(ordering: .relaxed) - unsynced
             let now = monotonicNanos()
             if others <= 0 || now >= deadline { return }
             pipeline.wait(seconds: Double(deadline - now) / 1e9)

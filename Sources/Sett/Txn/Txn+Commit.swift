@@ -142,6 +142,7 @@ extension DB {
             oracle.commitMark.waitFor(ts)
             advanceDiscardTs()
         }
+        committersInFlight.subtract(1, ordering: .relaxed)
         if let failure { throw failure }
     }
 }

@@ -42,13 +42,11 @@ public final class Txn: @unchecked Sendable {
         self.isUpdate = update
         self.managedReadTs = managed
         self.trackReads = update && db.oracle.detectConflicts
-        if update { db.openUpdateTxns.add(1, ordering: .relaxed) }
     }
 
     deinit {
         if !finished {
             db.finishRead(readTs)
-            if isUpdate { db.openUpdateTxns.subtract(1, ordering: .relaxed) }
         }
     }
 
@@ -68,7 +66,6 @@ public final class Txn: @unchecked Sendable {
         pending.removeAll()
         reads = ReadSet()
         db.finishRead(readTs)
-        if isUpdate { db.openUpdateTxns.subtract(1, ordering: .relaxed) }
     }
 
     func checkUsable() throws {
