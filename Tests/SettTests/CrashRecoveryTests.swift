@@ -21,7 +21,7 @@ import Testing
         try p.run()
         Thread.sleep(forTimeInterval: delay)
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        waitForExit(p)
         let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         return out.split(separator: "\n").compactMap { line in
             line.hasPrefix("ack ") ? UInt64(line.dropFirst(4)) : nil
@@ -77,7 +77,7 @@ import Testing
         try p.run()
         defer {
             kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            waitForExit(p)
         }
         // Wait until the child has opened the database (its LOCK file names its pid).
         var pidWritten = false

@@ -36,7 +36,7 @@ import Testing
         try p.run()
         Thread.sleep(forTimeInterval: delay)
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        waitForExit(p)
         return acks(out)
     }
 

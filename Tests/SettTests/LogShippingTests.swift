@@ -184,8 +184,8 @@ import SettCLI
             kill(p.processIdentifier, SIGKILL)
         }
         let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        if killAfter == nil { #expect(p.terminationStatus == 0, "child exit status") }
+        let status = waitForExit(p)
+        if killAfter == nil { #expect(status == 0, "child exit status") }
         return String(decoding: out, as: UTF8.self).split(separator: "\n").compactMap { line in
             line.hasPrefix("applied ") ? UInt64(line.dropFirst(8)) : nil
         }.max() ?? 0

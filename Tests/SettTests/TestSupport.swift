@@ -68,3 +68,24 @@ func managedInMemory() -> Options {
     o.managedMode = true
     return o
 }
+
+/// Waits for a child started with `Process` to exit and returns its exit status (nil
+/// if killed by a signal or still running after `timeout`). Polls instead of calling
+/// `Process.waitUntilExit()`, which on Linux was seen to hang forever after thousands
+/// of SIGKILLed children (the termination was missed); a child Foundation has not
+/// reaped yet is reaped here with `waitpid`.
+@discardableResult
+func waitForExit(_ p: Process, timeout: Double = 120) -> Int32? {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if !p.isRunning { return p.terminationReason == .exit ? p.terminationStatus : nil }
+        var status: Int32 = 0
+        let r = waitpid(p.processIdentifier, &status, WNOHANG)
+        if r == p.processIdentifier {
+            // Exited normally: WIFEXITED / WEXITSTATUS by hand (the C macros are not imported).
+            return status & 0x7F == 0 ? (status >> 8) & 0xFF : nil
+        }
+        usleep(5000)
+    }
+    return nil
+}
