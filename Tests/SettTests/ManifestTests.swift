@@ -4,22 +4,8 @@ import Synchronization
 import Testing
 @testable import Sett
 
-/// A unique directory under /tmp, removed (with its files) by `remove()`.
-private struct ManifestTempDir {
-    let path: String
-
-    init() {
-        var template = Array("/tmp/sett-manifest-XXXXXX".utf8CString)
-        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        path = String(cString: p!)
-    }
-
-    func remove() {
-        let fs = PosixFileSystem.shared
-        for name in (try? fs.list(path)) ?? [] { try? fs.remove(joinPath(path, name)) }
-        rmdir(path)
-    }
-}
+/// The shared test directory (TestSupport.swift).
+private typealias ManifestTempDir = TempDir
 
 private struct ManifestLogCapture: LogHandler {
     final class Sink: Sendable {

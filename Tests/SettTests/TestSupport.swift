@@ -12,6 +12,7 @@ struct TempDir {
     }
 
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+    func remove() { cleanup() }
 
     func file(_ name: String) -> String { path + "/" + name }
 }
