@@ -34,20 +34,30 @@ public final class DB: @unchecked Sendable {
     /// be lost even though later fsyncs succeed, so no later write may be acknowledged.
     let writeStopError = Mutex<SettError?>(nil)
 
-    /// Group commit: queued writers; the front one writes for the group.
+    /// Group commit: queued writers; the front one appends for the group.
     let writeMonitor = Monitor()
     var writeQueue: [WriteRequest] = []
+    /// Wait slots of write requests, taken round-robin (count is a power of two).
+    let requestSignals = (0 ..< 64).map { _ in Monitor() }
+    var nextRequestSignal = 0
     /// Guards the commit pipeline below (groups appended, synced, applied).
     let pipeline = Monitor()
     var appendedGroups: UInt64 = 0
     var syncedGroups: UInt64 = 0
     var appliedGroups: UInt64 = 0
-    var syncInProgress = false
+    /// Appended groups not yet applied, in append order.
+    var pendingGroups: [AppendedGroup] = []
+    /// Some thread holds (or has been handed) the drain role: it syncs and applies the
+    /// pending groups (see `drainPipeline`).
+    var drainerActive = false
     /// Requests appended to the WAL, and requests covered by a finished fsync.
     var appendedRequests = 0
     var syncedRequests = 0
     /// Smoothed duration of a WAL fsync, for the group-commit delay.
     var fsyncNanos: UInt64 = 0
+    /// WAL fsyncs of the commit pipeline and their total duration (for `stats()`).
+    var walSyncs = 0
+    var walSyncNanosTotal: UInt64 = 0
     /// Writes between `enqueueWrite` and the return of their commit: the committers a
     /// syncer may wait for (see `awaitMoreCommittersLocked`).
     let committersInFlight = Atomic<Int>(0)
@@ -117,6 +127,12 @@ public final class DB: @unchecked Sendable {
         s.compactions = levels.compactionCount.load(ordering: .relaxed)
         s.flushes = flushCount.load(ordering: .relaxed)
         s.stalledWrites = levels.stallCount.load(ordering: .relaxed)
+        pipeline.withLock {
+            s.walWrites = appendedRequests
+            s.walAppends = Int(appendedGroups)
+            s.walSyncs = walSyncs
+            s.walSyncMicros = walSyncNanosTotal / 1000
+        }
         return s
     }
 }

@@ -22,6 +22,14 @@ public struct DBStats: Sendable, CustomStringConvertible {
     public var compactions: Int = 0
     public var flushes: Int = 0
     public var stalledWrites: Int = 0
+    /// Write batches (commits) appended to the WAL since open.
+    public var walWrites: Int = 0
+    /// WAL appends since open: one per commit group, so `walWrites / walAppends` is the
+    /// mean group size.
+    public var walAppends: Int = 0
+    /// WAL fsyncs by the commit pipeline (`syncWrites`) since open, and their total time.
+    public var walSyncs: Int = 0
+    public var walSyncMicros: UInt64 = 0
 
     public var description: String {
         var s = "memtable: \(memtableBytes) B active, \(immutableMemtables) immutable\n"
@@ -30,7 +38,9 @@ public struct DBStats: Sendable, CustomStringConvertible {
         }
         s += "value log: \(valueLogFiles) files, \(valueLogBytes) B\n"
         s += "block cache: \(blockCacheBytes) B\n"
-        s += "max version: \(maxVersion); flushes \(flushes), compactions \(compactions), write stalls \(stalledWrites)"
+        s += "max version: \(maxVersion); flushes \(flushes), compactions \(compactions), write stalls \(stalledWrites)\n"
+        s += "WAL: \(walWrites) writes in \(walAppends) appends, \(walSyncs) commit fsyncs"
+        if walSyncs > 0 { s += " (mean \(walSyncMicros / UInt64(walSyncs)) us)" }
         return s
     }
 }

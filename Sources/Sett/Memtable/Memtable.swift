@@ -8,8 +8,9 @@ import Logging
 /// at the same time. The WAL is written by the lead's commit writer (encoded records
 /// via `wal.append`) before `insert` applies the same batch to the skiplist.
 ///
-/// Invariant: every batch inserted was checked with `canFit` first, so an insert never
-/// runs out of arena halfway through a batch.
+/// Invariant: every batch inserted was checked with `canFit` or `hasRoom` first (and
+/// reserved its room if inserted later), so an insert never runs out of arena halfway
+/// through a batch.
 final class Memtable: @unchecked Sendable {
     let fileId: UInt64
     let skiplist: Skiplist
@@ -96,6 +97,21 @@ final class Memtable: @unchecked Sendable {
     var maxVersion: UInt64 { maxVersionAtomic.load(ordering: .relaxed) }
     var isEmpty: Bool { skiplist.count == 0 }
 
+    /// Arena bytes promised to batches already written to the WAL but not inserted yet
+    /// (the commit pipeline inserts after the fsync); `hasRoom` and `canFit` count them.
+    private let reservedBytes = ManagedAtomic<Int>(0)
+
+    /// Whether `bytes` more (an arena estimate) fit beside what is inserted and reserved.
+    func hasRoom(for bytes: Int) -> Bool {
+        skiplist.memoryUsed + reservedBytes.load(ordering: .relaxed) + bytes <= skiplist.capacity
+    }
+
+    /// Promises `bytes` of arena to a batch that will be inserted later.
+    func reserve(_ bytes: Int) { reservedBytes.wrappingIncrement(by: bytes, ordering: .relaxed) }
+
+    /// Returns a reservation, after its batch was inserted (or abandoned).
+    func release(_ bytes: Int) { reservedBytes.wrappingDecrement(by: bytes, ordering: .relaxed) }
+
     /// Whether `batch` (with those value pointers) certainly fits in the remaining arena.
     func canFit(_ batch: EntryBatch, pointers: [ValuePointer?]) -> Bool {
         var need = 0
@@ -106,7 +122,7 @@ final class Memtable: @unchecked Sendable {
             let valueSize = 2 + ByteWriter.uvarintSize(slot.expiresAt) + (isPointer ? ValuePointer.encodedSize : value.count)
             need += Skiplist.nodeSizeEstimate(keyCount: key.count + InternalKey.suffixSize, valueEncodedSize: valueSize)
         }
-        return need <= skiplist.capacity - skiplist.memoryUsed
+        return need <= skiplist.capacity - skiplist.memoryUsed - reservedBytes.load(ordering: .relaxed)
     }
 
     /// Inserts every entry of `batch` into the skiplist (the WAL is not touched). Writer

@@ -108,7 +108,7 @@ extension Txn {
                                  discardTs: db.discardTs) { ts in
             batch.setVersion(ts)
             self.commitTs = ts
-            let request = db.enqueueWrite(batch, estimate: prepared.estimate)
+            let request = db.enqueueWrite(batch, estimate: prepared.estimate, oracleTs: commitTs == nil ? ts : 0)
             onEnqueued(ts, request)
             return request
         }
@@ -131,14 +131,13 @@ extension Txn {
 }
 
 extension DB {
-    /// Waits for (or leads) the write of a commit, then marks its timestamp done.
+    /// Waits for (or leads) the write of a commit; the pipeline marks its timestamp done.
     /// Non-managed: returns only once every commit at or below `ts` is applied, so a
     /// transaction the caller starts next (reading at the commit mark) sees this one.
     func completeCommit(_ request: WriteRequest, ts: UInt64, managed: Bool) throws {
         var failure: (any Error)?
         do { try awaitWrite(request) } catch { failure = error }
         if !managed {
-            oracle.doneCommit(ts)
             oracle.commitMark.waitFor(ts)
             advanceDiscardTs()
         }

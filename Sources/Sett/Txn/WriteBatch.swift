@@ -114,7 +114,7 @@ public final class WriteBatch {
             _ = try db.oracle.commit(readTs: 0, reads: ReadSet(), writes: nil, commitTs: commitTs,
                                      discardTs: db.discardTs) { [db] ts in
                 batch.setVersion(ts)
-                let request = db.enqueueWrite(batch, estimate: estimate)
+                let request = db.enqueueWrite(batch, estimate: estimate, oracleTs: managed ? 0 : ts)
                 let job: @Sendable () -> Void = { [self] in
                     var failure: (any Error)?
                     do { try db.completeCommit(request, ts: ts, managed: managed) } catch { failure = error }

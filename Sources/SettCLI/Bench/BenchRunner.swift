@@ -30,10 +30,12 @@ final class BenchRunner {
         try open(sync: cfg.sync)
         var results: [BenchResult] = []
         for b in cfg.benchmarks {
+            let before = db?.stats()
             var r = try run(b)
             r.peakRSSKB = BenchSystem.peakRSSKB()
             emit(r.dbBenchLine)
             if let f = r.foundLine { emit(f) }
+            if let before, let after = db?.stats(), let w = Self.walLine(before, after) { emit(w) }
             results.append(r)
         }
         try close()
@@ -43,6 +45,24 @@ final class BenchRunner {
             emit(results[i].resultLine)
         }
         return results
+    }
+
+    /// Group-commit figures of the WAL between two stats snapshots; nil without writes.
+    static func walLine(_ a: DBStats, _ b: DBStats) -> String? {
+        let writes = b.walWrites - a.walWrites, appends = b.walAppends - a.walAppends
+        guard writes > 0, appends > 0 else { return nil }
+        var line = "  WAL: \(writes) commits, \(fmt(Double(writes) / Double(appends))) per append"
+        let syncs = b.walSyncs - a.walSyncs
+        if syncs > 0 {
+            let micros = Double(b.walSyncMicros - a.walSyncMicros) / Double(syncs)
+            line += ", \(fmt(Double(writes) / Double(syncs))) per fsync, fsync mean \(fmt(micros)) us"
+        }
+        return line
+    }
+
+    private static func fmt(_ x: Double) -> String {
+        let r = (x * 10).rounded() / 10
+        return String(r)
     }
 
     private func emit(_ line: String) {
