@@ -17,12 +17,18 @@ public final class DBIterator {
     private let allVersions: Bool
     private let now = unixNow()
     private var hasCurrent = false
-    private var curKey: [UInt8] = []      // user key
-    private var curVersion: UInt64 = 0
-    private var curMeta: UInt8 = 0
-    private var curUserMeta: UInt8 = 0
-    private var curExpiresAt: UInt64 = 0
-    private var curValue: [UInt8] = []    // inline value or encoded pointer
+    /// The current entry is the merge's current entry, read in place (forward, and
+    /// all-versions); otherwise it was copied into `saved*` (reverse, where a key's
+    /// visible version is only known after moving past it).
+    private var borrowed = false
+    private let savedKey = ByteScratch()     // user key
+    private var savedVersion: UInt64 = 0
+    private var savedMeta: UInt8 = 0
+    private var savedUserMeta: UInt8 = 0
+    private var savedExpiresAt: UInt64 = 0
+    private let savedValue = ByteScratch()   // inline value or encoded pointer
+    /// The user key being skipped past (forward).
+    private let skipKey = ByteScratch()
 
     init(db: DB, merge: MergeIterator, readVersion: UInt64, sinceTs: UInt64 = 0, allVersions: Bool = false) {
         self.db = db
@@ -56,91 +62,123 @@ public final class DBIterator {
     public var valid: Bool { hasCurrent }
 
     public func next() {
+        guard hasCurrent else { return }
+        if borrowed {
+            if allVersions { merge.next() } else { skipVersions(of: currentUserKey) }
+        }
         find()
     }
 
     /// The current key, copied.
-    public var key: [UInt8] { curKey }
+    public var key: [UInt8] { Array(currentUserKey) }
 
-    /// Calls `body` with the current key borrowed (no copy).
+    /// Calls `body` with the current key borrowed (no copy); valid only during the call.
     public func withKey<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try curKey.withUnsafeBytes(body)
+        try body(currentUserKey)
     }
 
-    public var version: UInt64 { curVersion }
-    public var userMeta: UInt8 { curUserMeta }
-    public var expiresAt: UInt64 { curExpiresAt }
+    public var version: UInt64 { borrowed ? InternalKey.version(merge.key) : savedVersion }
+    public var userMeta: UInt8 { borrowed ? merge.value.userMeta : savedUserMeta }
+    public var expiresAt: UInt64 { borrowed ? merge.value.expiresAt : savedExpiresAt }
 
     /// The current value, read from the value log if it lives there.
     public func value() throws -> [UInt8] {
-        if curMeta & EntryMeta.valuePointer != 0 {
-            return try curValue.withUnsafeBytes { try db.valueLog.read(ValuePointer.decode($0)) }
-        }
-        return curValue
+        let (meta, raw) = currentRaw
+        if meta & EntryMeta.valuePointer != 0 { return try db.valueLog.read(ValuePointer.decode(raw)) }
+        return Array(raw)
     }
 
     /// Calls `body` with the current value borrowed: no copy for values stored in the
     /// tree; one value-log read for separated values. Valid only during the call.
     public func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        if curMeta & EntryMeta.valuePointer != 0 {
-            return try value().withUnsafeBytes(body)
+        let (meta, raw) = currentRaw
+        if meta & EntryMeta.valuePointer != 0 {
+            return try db.valueLog.read(ValuePointer.decode(raw)).withUnsafeBytes(body)
         }
-        return try curValue.withUnsafeBytes(body)
+        return try body(raw)
     }
 
     /// The first error met while iterating, if any.
     public var error: SettError? { merge.error }
 
-    private func capture() {
-        let k = merge.key
-        curKey.removeAll(keepingCapacity: true)
-        curKey.append(contentsOf: InternalKey.userKey(k))
-        curVersion = InternalKey.version(k)
-        let v = merge.value
-        curMeta = v.meta
-        curUserMeta = v.userMeta
-        curExpiresAt = v.expiresAt
-        curValue.removeAll(keepingCapacity: true)
-        curValue.append(contentsOf: v.bytes)
+    private var currentUserKey: UnsafeRawBufferPointer {
+        borrowed ? InternalKey.userKey(merge.key) : savedKey.bytes
+    }
+
+    /// Meta and stored bytes (inline value or encoded pointer) of the current entry.
+    private var currentRaw: (UInt8, UnsafeRawBufferPointer) {
+        if borrowed {
+            let v = merge.value
+            return (v.meta, v.bytes)
+        }
+        return (savedMeta, savedValue.bytes)
     }
 
     /// The current version as an item; `withValue` false leaves the value out.
     func makeItem(withValue: Bool) -> Item {
-        Item(key: curKey, version: curVersion, meta: curMeta, userMeta: curUserMeta, expiresAt: curExpiresAt,
-             raw: curValue, db: db, hasValue: withValue)
+        let (meta, raw) = currentRaw
+        return Item(key: Array(currentUserKey), version: version, meta: meta, userMeta: userMeta, expiresAt: expiresAt,
+                    raw: Array(raw), db: db, hasValue: withValue)
     }
 
-    private var currentIsLive: Bool {
-        curMeta & EntryMeta.delete == 0 && (curExpiresAt == 0 || curExpiresAt > now)
+    @inline(__always)
+    private func isLive(meta: UInt8, expiresAt: UInt64) -> Bool {
+        meta & EntryMeta.delete == 0 && (expiresAt == 0 || expiresAt > now)
     }
 
-    /// From the merge position, finds the next user key with a live visible version,
-    /// leaving the merge positioned past all of that key's versions.
+    /// Copies the merge's current entry into `saved*`.
+    private func save() {
+        let k = merge.key
+        savedKey.assign(InternalKey.userKey(k))
+        savedVersion = InternalKey.version(k)
+        let v = merge.value
+        savedMeta = v.meta
+        savedUserMeta = v.userMeta
+        savedExpiresAt = v.expiresAt
+        savedValue.assign(v.bytes)
+    }
+
+    /// Forward: moves the merge past every remaining version of `userKey` (which may
+    /// point into the merge's current entry).
+    private func skipVersions(of userKey: UnsafeRawBufferPointer) {
+        skipKey.assign(userKey)
+        let uk = skipKey.bytes
+        merge.next()
+        while merge.valid && compareBytes(InternalKey.userKey(merge.key), uk) == 0 { merge.next() }
+    }
+
+    /// From the merge position, finds the next user key with a live visible version.
+    /// Forward (and all-versions) modes leave the merge on it; reverse leaves the merge
+    /// past all of that key's versions, with the entry saved.
     private func find() {
+        hasCurrent = false
+        borrowed = false
         if allVersions {
             findAnyVersion()
-            return
+        } else if merge.reverse {
+            findReverse()
+        } else {
+            findForward()
         }
-        if merge.reverse { findReverse() } else { findForward() }
     }
 
+    /// The newest version of each key at or below the read version comes first.
     private func findForward() {
         while merge.valid {
-            if InternalKey.version(merge.key) > readVersion {
+            let k = merge.key
+            let version = InternalKey.version(k)
+            if version > readVersion {
                 merge.next()
                 continue
             }
-            capture()
-            merge.next()
-            curKey.withUnsafeBytes { uk in
-                while merge.valid && compareBytes(InternalKey.userKey(merge.key), uk) == 0 { merge.next() }
-            }
-            if curVersion > sinceTs && currentIsLive {
+            let v = merge.value
+            if version > sinceTs && isLive(meta: v.meta, expiresAt: v.expiresAt) {
                 hasCurrent = true
+                borrowed = true
                 return
             }
+            skipVersions(of: InternalKey.userKey(k))
         }
-        hasCurrent = false
     }
 
     /// All-versions mode: the next version in merge order within (sinceTs, readVersion].
@@ -151,36 +189,30 @@ public final class DBIterator {
                 merge.next()
                 continue
             }
-            capture()
-            merge.next()
             hasCurrent = true
+            borrowed = true
             return
         }
-        hasCurrent = false
     }
 
     /// In reverse, a key's versions arrive oldest first: the last one at or below the
     /// read version is the visible one.
     private func findReverse() {
-        var group: [UInt8] = []
         while merge.valid {
-            group.removeAll(keepingCapacity: true)
-            group.append(contentsOf: InternalKey.userKey(merge.key))
+            skipKey.assign(InternalKey.userKey(merge.key))
+            let uk = skipKey.bytes
             var found = false
-            group.withUnsafeBytes { uk in
-                while merge.valid && compareBytes(InternalKey.userKey(merge.key), uk) == 0 {
-                    if InternalKey.version(merge.key) <= readVersion {
-                        capture()
-                        found = true
-                    }
-                    merge.next()
+            while merge.valid && compareBytes(InternalKey.userKey(merge.key), uk) == 0 {
+                if InternalKey.version(merge.key) <= readVersion {
+                    save()
+                    found = true
                 }
+                merge.next()
             }
-            if found && curVersion > sinceTs && currentIsLive {
+            if found && savedVersion > sinceTs && isLive(meta: savedMeta, expiresAt: savedExpiresAt) {
                 hasCurrent = true
                 return
             }
         }
-        hasCurrent = false
     }
 }

@@ -7,19 +7,22 @@
 /// Not thread-safe; keys and values borrow the sources until the next move.
 final class MergeIterator {
     private let sources: [SourceIterator]
-    /// Indices of valid sources, a binary heap ordered by `before`.
-    private var heap: [Int] = []
-    private var lastKey: [UInt8] = []
+    /// Indices of valid sources, a binary heap ordered by `before`: `heapCount` entries
+    /// of a buffer sized for every source (no array checks per move).
+    private let heap: UnsafeMutablePointer<Int>
+    private var heapCount = 0
+    private let lastKey = ByteScratch()
     let reverse: Bool
 
     init(sources: [SourceIterator], reverse: Bool) {
         self.sources = sources
         self.reverse = reverse
-        heap.reserveCapacity(sources.count)
-        lastKey.reserveCapacity(64)
+        heap = .allocate(capacity: max(1, sources.count))
     }
 
-    var valid: Bool { !heap.isEmpty }
+    deinit { heap.deallocate() }
+
+    var valid: Bool { heapCount > 0 }
     var key: UnsafeRawBufferPointer { sources[heap[0]].key }
     var value: ValueView { sources[heap[0]].value }
 
@@ -47,15 +50,16 @@ final class MergeIterator {
 
     /// Moves to the next entry in iteration order, skipping duplicates of the current key.
     func next() {
-        guard !heap.isEmpty else { return }
-        let k = key
-        lastKey.removeAll(keepingCapacity: true)
-        lastKey.append(contentsOf: k)
+        guard heapCount > 0 else { return }
+        if heapCount == 1 {
+            advanceTop()  // one source holds no duplicates
+            return
+        }
+        lastKey.assign(key)
+        let last = lastKey.bytes
         advanceTop()
-        lastKey.withUnsafeBytes { last in
-            while !heap.isEmpty && InternalKey.compare(sources[heap[0]].key, last) == 0 {
-                advanceTop()
-            }
+        while heapCount > 0 && InternalKey.compare(sources[heap[0]].key, last) == 0 {
+            advanceTop()
         }
     }
 
@@ -67,19 +71,20 @@ final class MergeIterator {
         if s.valid {
             siftDown(0)
         } else {
-            let last = heap.removeLast()
-            if !heap.isEmpty {
-                heap[0] = last
+            heapCount -= 1
+            if heapCount > 0 {
+                heap[0] = heap[heapCount]
                 siftDown(0)
             }
         }
     }
 
     private func rebuild() {
-        heap.removeAll(keepingCapacity: true)
+        heapCount = 0
         for i in sources.indices where sources[i].valid {
-            heap.append(i)
-            siftUp(heap.count - 1)
+            heap[heapCount] = i
+            heapCount += 1
+            siftUp(heapCount - 1)
         }
     }
 
@@ -94,20 +99,27 @@ final class MergeIterator {
         var i = start
         while i > 0 {
             let p = (i - 1) / 2
-            if before(heap[i], heap[p]) { heap.swapAt(i, p); i = p } else { return }
+            if before(heap[i], heap[p]) { swapHeap(i, p); i = p } else { return }
         }
     }
 
     private func siftDown(_ start: Int) {
         var i = start
-        let n = heap.count
+        let n = heapCount
         while true {
             let l = 2 * i + 1
             if l >= n { return }
             var m = l
             let r = l + 1
             if r < n && before(heap[r], heap[l]) { m = r }
-            if before(heap[m], heap[i]) { heap.swapAt(i, m); i = m } else { return }
+            if before(heap[m], heap[i]) { swapHeap(i, m); i = m } else { return }
         }
+    }
+
+    @inline(__always)
+    private func swapHeap(_ i: Int, _ j: Int) {
+        let t = heap[i]
+        heap[i] = heap[j]
+        heap[j] = t
     }
 }
