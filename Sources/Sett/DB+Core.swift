@@ -65,6 +65,9 @@ public final class DB: @unchecked Sendable {
     /// Scratch buffer of the group leader for encoding WAL records.
     var walBuffer = ByteWriter(capacity: 1 << 20)
 
+    /// A value-log GC is running (one at a time).
+    let valueLogGCActive = Atomic<Bool>(false)
+
     /// Timestamps, watermarks and conflict detection for transactions.
     let oracle = Oracle()
     /// Threads that wait for async commits (never the Swift concurrency pool).

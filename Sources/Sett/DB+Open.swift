@@ -68,6 +68,11 @@ extension DB {
             db.maxVersionSeen.store(maxVersion, ordering: .releasing)
             db.startOracle(maxVersion: maxVersion)
             if !options.readOnly {
+                // Retention settings apply from open (not only after the next flush), so
+                // lowering them frees old segments, and the value-log files they pin, at once.
+                do { try feed.enforceRetention() } catch {
+                    options.logger.warning("feed retention failed", metadata: ["error": "\(error)"])
+                }
                 db.startFlusher()
                 levels.startCompactors()
             }

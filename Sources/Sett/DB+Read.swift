@@ -7,7 +7,7 @@ extension DB {
         guard let found = try key.withUnsafeBytes({ try lookup($0, at: version) }) else { return nil }
         if found.isDeleted || (found.expiresAt != 0 && found.expiresAt <= unixNow()) { return nil }
         let value = found.isPointer
-            ? try found.value.withUnsafeBytes { try valueLog.read(ValuePointer.decode($0)) }
+            ? try found.value.withUnsafeBytes { try readValue(ValuePointer.decode($0), key: key, version: found.version) }
             : found.value
         return VersionedValue(version: found.version, value: value, userMeta: found.userMeta, expiresAt: found.expiresAt)
     }

@@ -84,7 +84,9 @@ public final class DBIterator {
     /// The current value, read from the value log if it lives there.
     public func value() throws -> [UInt8] {
         let (meta, raw) = currentRaw
-        if meta & EntryMeta.valuePointer != 0 { return try db.valueLog.read(ValuePointer.decode(raw)) }
+        if meta & EntryMeta.valuePointer != 0 {
+            return try db.readValue(ValuePointer.decode(raw), key: currentUserKey, version: version)
+        }
         return Array(raw)
     }
 
@@ -93,7 +95,8 @@ public final class DBIterator {
     public func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         let (meta, raw) = currentRaw
         if meta & EntryMeta.valuePointer != 0 {
-            return try db.valueLog.read(ValuePointer.decode(raw)).withUnsafeBytes(body)
+            return try db.readValue(ValuePointer.decode(raw), key: currentUserKey, version: version)
+                .withUnsafeBytes(body)
         }
         return try body(raw)
     }

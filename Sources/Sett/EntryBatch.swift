@@ -17,6 +17,9 @@ public struct EntryBatch: Sendable {
 
     private(set) var arena: [UInt8] = []
     private(set) var slots: [Slot] = []
+    /// A value-log GC rewrite, not a commit: its WAL record is marked so that the commit
+    /// feed skips it (`EntryMeta.valueLogRewrite`).
+    var isValueLogRewrite = false
 
     public init(capacity: Int = 0) {
         slots.reserveCapacity(capacity)

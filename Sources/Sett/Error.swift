@@ -7,6 +7,8 @@ public struct SettError: Error, CustomStringConvertible, Sendable, Equatable {
         case txnTooBig, fenced, locked, unsupported, stalled
         /// A commit-feed start timestamp (or reader position) whose history retention removed.
         case notRetained
+        /// Another value-log GC is running.
+        case rejected
     }
 
     public var code: Code

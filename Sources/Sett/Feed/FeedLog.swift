@@ -83,7 +83,8 @@ final class FeedLog: @unchecked Sendable {
                 let limit = try r.size()
                 loop: while true {
                     switch try r.next(limit: limit) {
-                    case .record(let view): newest = max(newest, view.commitTimestamp)
+                    case .record(let view) where !view.isValueLogRewrite: newest = max(newest, view.commitTimestamp)
+                    case .record: continue
                     case .end, .torn: break loop
                     }
                 }
@@ -211,7 +212,9 @@ final class FeedLog: @unchecked Sendable {
                 let limit = try r.size()
                 loop: while true {
                     switch try r.next(limit: limit) {
-                    case .record(let view): newFloor = max(newFloor, view.commitTimestamp)
+                    case .record(let view) where !view.isValueLogRewrite:
+                        newFloor = max(newFloor, view.commitTimestamp)
+                    case .record: continue
                     case .end, .torn: break loop
                     }
                 }

@@ -135,6 +135,7 @@ public final class FeedReader {
             }
             switch try seg.next(limit: limit) {
             case .record(let view):
+                if view.isValueLogRewrite { continue }  // value-log GC, not a commit
                 let ts = view.commitTimestamp
                 position = max(position, ts)
                 if ts < startTimestamp { continue }

@@ -48,13 +48,15 @@ final class WALSegmentReader {
 
     func size() throws -> Int64 { try file.size() }
 
-    /// The commit timestamp of the first record, if one is complete before `limit`.
-    /// Does not move the reader.
+    /// The commit timestamp of the first commit record (value-log rewrites are not
+    /// commits), if one is complete before `limit`. Does not move the reader.
     func peekFirstTimestamp(limit: Int64) throws -> UInt64? {
         let saved = offset
         defer { offset = saved }
         offset = Int64(WALRecord.headerSize)
-        if case .record(let view) = try next(limit: limit) { return view.commitTimestamp }
+        while case .record(let view) = try next(limit: limit) {
+            if !view.isValueLogRewrite { return view.commitTimestamp }
+        }
         return nil
     }
 

@@ -7,8 +7,15 @@ enum EntryMeta {
     static let valuePointer: UInt8 = 1 << 1
     /// Versions older than this one may be dropped by compaction.
     static let discardEarlierVersions: UInt8 = 1 << 2
-    /// Every bit Sett understands; anything else in a record is corruption.
+    /// Every bit Sett understands in stored entries; anything else is corruption.
     static let known: UInt8 = delete | valuePointer | discardEarlierVersions
+    /// WAL records only, on every entry of a record: the batch is a value-log GC rewrite
+    /// (live values moved to a new value-log file at their own versions), not a commit.
+    /// Replay applies it like any record; the commit feed skips it. Never stored in
+    /// memtables, tables or the value log (`WALBatchView` strips it).
+    static let valueLogRewrite: UInt8 = 1 << 3
+    /// Every bit a WAL record may carry.
+    static let walKnown: UInt8 = known | valueLogRewrite
 }
 
 /// A value as stored beside a key in memtables and tables:

@@ -10,7 +10,8 @@
 ///
 /// One record holds one `EntryBatch`; replay applies whole records only, so a batch is
 /// never half applied. `key` is the user key (1...65535 bytes); `version` is in
-/// 1..<UInt64.max; `meta` holds only `EntryMeta.known` bits; when it has
+/// 1..<UInt64.max; `meta` holds only `EntryMeta.walKnown` bits (`valueLogRewrite` marks
+/// every entry of a value-log GC rewrite record, which is not a commit); when it has
 /// `EntryMeta.valuePointer`, `value` is the 12-byte `ValuePointer` encoding
 /// (fid u32 | len u32 | offset u32, LE) of the value in the value log. `expiresAt` is
 /// Unix seconds, 0 = never.
@@ -49,10 +50,11 @@ enum WALRecord {
         out.u32(0)  // length, patched below
         out.uvarint(UInt64(batch.count))
         var i = 0
+        let mark = batch.isValueLogRewrite ? EntryMeta.valueLogRewrite : 0
         batch.forEach { slot, key, value in
             let pointer = pointers.isEmpty ? nil : pointers[i]
             i += 1
-            out.u8(pointer == nil ? slot.meta : slot.meta | EntryMeta.valuePointer)
+            out.u8((pointer == nil ? slot.meta : slot.meta | EntryMeta.valuePointer) | mark)
             out.u8(slot.userMeta)
             out.u64(slot.version)
             out.uvarint(slot.expiresAt)
@@ -105,7 +107,7 @@ enum WALRecord {
         let valueLen = try r.length(max: r.remaining)
         let key = try r.bytes(keyLen)
         let value = try r.bytes(valueLen)
-        if meta & ~EntryMeta.known != 0 {
+        if meta & ~EntryMeta.walKnown != 0 {
             throw SettError.corruption("unknown entry meta bits \(meta)", file: nil, offset: Int64(at))
         }
         if keyLen == 0 { throw SettError.corruption("empty key", file: nil, offset: Int64(at)) }
@@ -128,13 +130,20 @@ struct WALBatchView {
     /// File offset of the record (its crc field).
     let fileOffset: Int64
 
-    /// Calls `body` with each entry: user key, version and value, borrowed.
+    /// Calls `body` with each entry: user key, version and value, borrowed. The value's
+    /// meta never has the WAL-only `valueLogRewrite` bit.
     func forEach(_ body: (_ key: UnsafeRawBufferPointer, _ version: UInt64, _ value: ValueView) throws -> Void) rethrows {
         var r = ByteReader(entries)
         for _ in 0 ..< count {
             // Validated when the record was read, so this never fails; stop quietly if it did.
-            guard let e = try? WALRecord.decodeEntry(&r) else { return }
+            guard var e = try? WALRecord.decodeEntry(&r) else { return }
+            e.value.meta &= ~EntryMeta.valueLogRewrite
             try body(e.key, e.version, e.value)
         }
+    }
+
+    /// The record is a value-log GC rewrite, not a commit (the commit feed skips it).
+    var isValueLogRewrite: Bool {
+        entries.count > 0 && entries[0] & EntryMeta.valueLogRewrite != 0
     }
 }

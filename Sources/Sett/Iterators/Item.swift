@@ -50,7 +50,7 @@ public struct Item: Sendable {
         guard isPointer else { return raw }
         guard let db else { throw SettError(.closed, "value pointer without a database") }
         try db.checkOpen()
-        return try raw.withUnsafeBytes { try db.valueLog.read(ValuePointer.decode($0)) }
+        return try raw.withUnsafeBytes { try db.readValue(ValuePointer.decode($0), key: key, version: version) }
     }
 
     /// Calls `body` with the value's bytes, borrowed for the duration of the call

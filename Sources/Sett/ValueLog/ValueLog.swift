@@ -247,14 +247,21 @@ final class ValueLog: @unchecked Sendable {
         return try f.readValue(ptr, verifyChecksum: verifyChecksum)
     }
 
-    /// Calls `body` with each entry of file `fid` in order, until it returns false.
-    /// Checksums are verified; a bad entry throws `.corruption` with file and offset.
-    func iterate(fid: UInt32, _ body: (ValueLogEntryView) throws -> Bool) throws {
+    /// Calls `body` with each entry of file `fid` in order (those starting below byte
+    /// `limit`, when given), until it returns false. Checksums are verified; a bad entry
+    /// throws `.corruption` with file and offset.
+    func iterate(fid: UInt32, limit: Int? = nil, _ body: (ValueLogEntryView) throws -> Bool) throws {
         guard let f = file(fid) else {
             throw SettError(.notFound, "no value-log file \(fid)", file: joinPath(dir, ValueLogFormat.fileName(fid)))
         }
-        try f.scan(verifyChecksum: true, body)
+        try f.scan(limit: limit.map { min($0, f.size) }, verifyChecksum: true, body)
     }
+
+    /// Whether file `fid` is part of the log.
+    func holds(_ fid: UInt32) -> Bool { file(fid) != nil }
+
+    /// Valid bytes of file `fid` (0 if it is not part of the log).
+    func size(of fid: UInt32) -> Int { file(fid)?.size ?? 0 }
 
     @inline(__always)
     private func file(_ fid: UInt32) -> ValueLogFile? { files.withLock { $0[fid] } }

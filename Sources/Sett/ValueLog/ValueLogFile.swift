@@ -98,18 +98,20 @@ final class ValueLogFile: Sendable {
         }
     }
 
-    /// Calls `body` for each entry from the header up to `limit` (default: `size`), until it
-    /// returns false. Throws `.corruption` (file and offset) at the first undecodable entry.
+    /// Calls `body` for each entry from the header on that starts below `limit` (default:
+    /// `size`), until it returns false. Throws `.corruption` (file and offset) at the first
+    /// undecodable entry.
     func scan(limit: Int? = nil, verifyChecksum: Bool,
               _ body: (ValueLogEntryView) throws -> Bool) throws {
-        let end = limit ?? size
+        let valid = size
+        let end = min(limit ?? valid, valid)
         guard end > ValueLogFormat.headerSize else { return }
-        let region = try file.map(length: end)
+        let region = try file.map(length: valid)
         try withExtendedLifetime(region) {
             let all = region.bytes
             var at = ValueLogFormat.headerSize
             while at < end {
-                let raw = UnsafeRawBufferPointer(rebasing: all[at ..< end])
+                let raw = UnsafeRawBufferPointer(rebasing: all[at ..< valid])
                 let e = try decode(raw, at: at, verifyChecksum: verifyChecksum)
                 let view = ValueLogEntryView(
                     key: UnsafeRawBufferPointer(rebasing: raw[e.keyOffset ..< e.keyOffset + e.keyCount]),

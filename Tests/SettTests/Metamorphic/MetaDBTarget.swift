@@ -277,9 +277,9 @@ final class MetaDBTarget: MetaTarget {
             try crash()
             return []
         case .valueLogGC:
-            if let gc = MetaHooks.valueLogGC {
-                try gc(db)
-                if let follower { try gc(follower) }
+            for target in [db] + (follower.map { [$0] } ?? []) {
+                var passes = 0
+                while passes < 4, try target.runValueLogGC(discardRatio: 0.01) != nil { passes += 1 }
             }
             return []
         }

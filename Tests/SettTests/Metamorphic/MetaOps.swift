@@ -99,7 +99,8 @@ enum MetaOp: CustomStringConvertible {
     /// Power loss: continue on what was durable (crashable configurations; a reopen
     /// elsewhere). With synced writes nothing acknowledged may be missing.
     case crash
-    /// Value-log GC: a hook (`MetaHooks.valueLogGC`) until the engine has GC.
+    /// Value-log GC passes (`runValueLogGC`) on every database of the run until one
+    /// collects nothing: transcripts must not change.
     case valueLogGC
 
     var description: String {
@@ -118,15 +119,6 @@ enum MetaOp: CustomStringConvertible {
         case .valueLogGC: "valueLogGC"
         }
     }
-}
-
-/// Extension points for engine features that do not exist yet.
-enum MetaHooks {
-    /// Called for `.valueLogGC` on every database of a run (primary and follower).
-    /// Value-log GC does not exist yet; when it does, set this to run one GC pass
-    /// (e.g. `{ db in try db.runValueLogGC(discardRatio: 0.01) }`): the transcripts must
-    /// not change.
-    nonisolated(unsafe) static var valueLogGC: ((DB) throws -> Void)? = nil
 }
 
 /// Generates op sequences.

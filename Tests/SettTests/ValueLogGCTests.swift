@@ -1,0 +1,310 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Sett
+
+/// Value-log GC (`DB.runValueLogGC`): what it collects, what it must leave alone, and
+/// that every reader still finds every value it may read.
+@Suite struct ValueLogGCTests {
+    /// Transaction mode, values of 64 bytes or more in the value log, 100 entries per
+    /// value-log file: keys 0..<100 fill file 1, 100..<200 file 2.
+    static func options(_ dir: String) -> Options {
+        var o = smallOptions(dir, managed: false)
+        o.valueThreshold = 64
+        o.valueLogMaxEntries = 100
+        return o
+    }
+
+    static func val(_ i: Int, _ round: Int) -> [UInt8] {
+        let seed = Array("value \(i) round \(round) ".utf8)
+        return (0 ..< 300).map { seed[$0 % seed.count] }
+    }
+
+    /// Writes keys `range` (10 per transaction) with values of `round`.
+    static func put(_ db: DB, _ range: Range<Int>, round: Int) throws {
+        for start in stride(from: range.lowerBound, to: range.upperBound, by: 10) {
+            try db.update { txn in
+                for i in start ..< min(start + 10, range.upperBound) { try txn.set(key(i), val(i, round)) }
+            }
+        }
+    }
+
+    /// Expects key i to hold `round(i)`'s value, through `get` and a full iteration.
+    static func expectValues(_ db: DB, count: Int, round: (Int) -> Int,
+                             sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for i in 0 ..< count {
+            #expect(try db.view { try $0.get(key(i))?.value() } == val(i, round(i)), "key \(i)",
+                    sourceLocation: sourceLocation)
+        }
+        let values: [[UInt8]] = try db.view { txn in
+            var out: [[UInt8]] = []
+            let it = txn.makeIterator()
+            it.rewind()
+            while let item = it.item {
+                out.append(try item.value())
+                it.next()
+            }
+            return out
+        }
+        for (i, v) in values.enumerated() {
+            #expect(v == val(i, round(i)), "iterated key \(i)", sourceLocation: sourceLocation)
+        }
+        let seen = values.count
+        #expect(seen == count, sourceLocation: sourceLocation)
+    }
+
+    /// 200 keys, the first 50 overwritten and the old versions compacted away: file 1 is
+    /// half stale. GC moves its 50 live values, removes it, and every value reads the
+    /// same before and after a reopen.
+    @Test func collectsAHalfStaleFileAndMovesItsLiveValues() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let db = try DB.open(Self.options(dir.path))
+        try Self.put(db, 0 ..< 200, round: 1)
+        try Self.put(db, 0 ..< 50, round: 2)
+        try db.flatten()
+        #expect(db.valueLog.fileIds.contains(1))
+        #expect(try db.runValueLogGC(discardRatio: 0.9) == nil, "file 1 is only half stale")
+
+        let r = try #require(try db.runValueLogGC(discardRatio: 0.4))
+        #expect(r.fileId == 1)
+        #expect(r.movedEntries == 50)
+        #expect(r.droppedEntries == 50)
+        #expect(!db.valueLog.fileIds.contains(1))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("000001.vlog")))
+        let round = { (i: Int) in i < 50 ? 2 : 1 }
+        try Self.expectValues(db, count: 200, round: round)
+        try db.close()
+
+        let reopened = try DB.open(Self.options(dir.path))
+        defer { try? reopened.close() }
+        try Self.expectValues(reopened, count: 200, round: round)
+        // Moved values survive their own compaction too.
+        try reopened.flatten()
+        try Self.expectValues(reopened, count: 200, round: round)
+    }
+
+    /// Overwriting everything makes files 1 and 2 entirely stale: repeated GC removes both
+    /// and moves nothing.
+    @Test func collectsFullyStaleFilesUntilNothingQualifies() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let db = try DB.open(Self.options(dir.path))
+        defer { try? db.close() }
+        try Self.put(db, 0 ..< 200, round: 1)
+        try Self.put(db, 0 ..< 200, round: 2)
+        try db.flatten()
+        var removed: [UInt32] = []
+        while let r = try db.runValueLogGC(discardRatio: 0.5) {
+            #expect(r.movedEntries == 0)
+            removed.append(r.fileId)
+        }
+        #expect(removed.sorted() == [1, 2])
+        try Self.expectValues(db, count: 200, round: { _ in 2 })
+    }
+
+    /// A read transaction opened before the overwrite still sees the old values: their
+    /// file is kept until it ends.
+    @Test func anOpenTransactionPinsTheVersionsItCanSee() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let db = try DB.open(Self.options(dir.path))
+        defer { try? db.close() }
+        try Self.put(db, 0 ..< 200, round: 1)
+        let snapshot = try db.newTransaction(update: false)
+        try Self.put(db, 0 ..< 100, round: 2)
+        try db.flatten()
+        #expect(try db.runValueLogGC(discardRatio: 0.1) == nil)
+        #expect(db.valueLog.fileIds.contains(1))
+        for i in stride(from: 0, to: 100, by: 7) {
+            #expect(try snapshot.get(key(i))?.value() == Self.val(i, 1))
+        }
+        snapshot.discard()
+        try db.flatten()
+        let r = try #require(try db.runValueLogGC(discardRatio: 0.5))
+        #expect(r.fileId == 1)
+        try Self.expectValues(db, count: 200, round: { $0 < 100 ? 2 : 1 })
+    }
+
+    /// Iterators and items made before GC hold pointers into the removed file; they find
+    /// the moved values by version.
+    @Test func readersFromBeforeGCFindMovedValues() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let db = try DB.open(Self.options(dir.path))
+        defer { try? db.close() }
+        try Self.put(db, 0 ..< 200, round: 1)
+        try Self.put(db, 0 ..< 50, round: 2)
+        try db.flatten()
+
+        let txn = try db.newTransaction(update: false)
+        defer { txn.discard() }
+        var unprefetched = IteratorOptions()
+        unprefetched.prefetchValues = false
+        let it = txn.makeIterator(unprefetched)
+        it.seek(key(60))
+        let item = try #require(it.item)
+        let raw = db.makeIterator()
+        raw.seek(key(70))
+
+        #expect(try db.runValueLogGC(discardRatio: 0.4)?.fileId == 1)
+        #expect(try item.value() == Self.val(60, 1))
+        #expect(try raw.value() == Self.val(70, 1))
+        #expect(try raw.withValue { Array($0) } == Self.val(70, 1))
+        var i = 60
+        while let current = it.item, i < 100 {
+            #expect(try current.value() == Self.val(i, 1), "key \(i)")
+            it.next()
+            i += 1
+        }
+        #expect(i == 100)
+    }
+
+    /// Retained feed history points into old value-log files: GC leaves them, the feed
+    /// reads every batch with its values, and GC's own rewrites never appear in it.
+    @Test func feedHistoryIsProtectedAndRewritesAreNotCommits() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var o = Self.options(dir.path)
+        o.feedRetentionBytes = 1 << 30
+        var db = try DB.open(o)
+        try Self.put(db, 0 ..< 200, round: 1)
+        try Self.put(db, 0 ..< 50, round: 2)
+        try db.flatten()
+        #expect(try db.runValueLogGC(discardRatio: 0.1) == nil, "retained history still points into file 1")
+        let head = db.maxVersion
+        try db.close()
+
+        // Without retention the old segments go at the next flush; GC can then run, and
+        // a reader following the live feed sees the next commit, not the rewrite.
+        o.feedRetentionBytes = 0
+        db = try DB.open(o)
+        defer { try? db.close() }
+        try db.flatten()
+        let reader = try db.makeFeedReader(from: head + 1)
+        defer { reader.close() }
+        #expect(try db.runValueLogGC(discardRatio: 0.4)?.fileId == 1)
+        try db.update { try $0.set(bytes("after-gc"), bytes("x")) }
+        let batch = try #require(try reader.next(timeout: 5))
+        #expect(batch.entries.map(\.key) == [bytes("after-gc")])
+        #expect(try reader.next(timeout: 0) == nil)
+    }
+
+    /// GC then a power loss: the moved values were made durable before the file went.
+    @Test func aCrashAfterGCLosesNothing() throws {
+        let fs = CrashableFileSystem()
+        var o = Self.options("/db")
+        o.fileSystem = fs
+        let db = try DB.open(o)
+        try Self.put(db, 0 ..< 200, round: 1)
+        try Self.put(db, 0 ..< 50, round: 2)
+        try db.flatten()
+        try db.sync()
+        #expect(try db.runValueLogGC(discardRatio: 0.4)?.fileId == 1)
+        var after = Self.options("/db")
+        after.fileSystem = fs.crashClone()
+        try? db.close()
+        let crashed = try DB.open(after)
+        defer { try? crashed.close() }
+        try Self.expectValues(crashed, count: 200, round: { $0 < 50 ? 2 : 1 })
+    }
+
+    /// Writers overwrite keys while GC runs again and again: every key ends with its last
+    /// acknowledged value, and no read ever fails or sees another key's value.
+    @Test func gcRacingWritersAndReaders() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let db = try DB.open(Self.options(dir.path))
+        defer { try? db.close() }
+        let keys = 120
+        try Self.put(db, 0 ..< keys, round: 0)
+        let stop = Atomic<Bool>(false)
+        let problems = Mutex<[String]>([])
+        let last = Mutex<[Int: Int]>([:])
+        let collected = Atomic<Int>(0)
+        let done = DispatchGroup()
+        func spawn(_ body: @escaping @Sendable () -> Void) {
+            done.enter()
+            Thread {
+                body()
+                done.leave()
+            }.start()
+        }
+        for w in 0 ..< 2 {
+            // Writer w owns the keys i with i % 2 == w, so each key's last value is known.
+            spawn {
+                var round = 1
+                while !stop.load(ordering: .relaxed) {
+                    let i = 2 * ((round * 7) % (keys / 2)) + w
+                    do {
+                        try db.update { try $0.set(key(i), Self.val(i, round)) }
+                        last.withLock { $0[i] = round }
+                    } catch {
+                        problems.withLock { $0.append("write \(i): \(error)") }
+                    }
+                    round += 1
+                }
+            }
+        }
+        spawn {
+            var n = 0
+            while !stop.load(ordering: .relaxed) {
+                let i = n % keys
+                n += 1
+                do {
+                    guard let v = try db.view({ try $0.get(key(i))?.value() }) else {
+                        problems.withLock { $0.append("key \(i) missing") }
+                        continue
+                    }
+                    if !v.starts(with: Array("value \(i) round ".utf8)) {
+                        problems.withLock { $0.append("key \(i) read another value") }
+                    }
+                } catch {
+                    problems.withLock { $0.append("read \(i): \(error)") }
+                }
+            }
+        }
+        spawn {
+            while !stop.load(ordering: .relaxed) {
+                do {
+                    try db.flatten()
+                    if try db.runValueLogGC(discardRatio: 0.2) != nil { collected.add(1, ordering: .relaxed) }
+                } catch let e as SettError where e.code == .conflict {
+                    continue  // a version became visible mid-collection; the file is kept
+                } catch {
+                    problems.withLock { $0.append("gc: \(error)") }
+                }
+            }
+        }
+        // Run until GC has collected a few files (bounded, for a loaded machine).
+        let start = Date()
+        while Date().timeIntervalSince(start) < 60
+            && (collected.load(ordering: .relaxed) < 3 || Date().timeIntervalSince(start) < 1) {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        stop.store(true, ordering: .relaxed)
+        done.wait()
+        #expect(problems.withLock { Array($0.prefix(5)) } == [])
+        #expect(collected.load(ordering: .relaxed) > 0, "GC never collected a file")
+        let final = last.withLock { $0 }
+        for i in 0 ..< keys {
+            #expect(try db.view { try $0.get(key(i))?.value() } == Self.val(i, final[i] ?? 0), "key \(i)")
+        }
+    }
+
+    @Test func badRatiosAndReadOnlyAreRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let db = try DB.open(Self.options(dir.path))
+        try Self.put(db, 0 ..< 10, round: 1)
+        for ratio in [0.0, 1.0, -0.5, 2] {
+            #expect { try db.runValueLogGC(discardRatio: ratio) } throws: { ($0 as? SettError)?.code == .invalidArgument }
+        }
+        try db.close()
+        var o = Self.options(dir.path)
+        o.readOnly = true
+        let ro = try DB.open(o)
+        defer { try? ro.close() }
+        #expect { try ro.runValueLogGC() } throws: { ($0 as? SettError)?.code == .readOnly }
+    }
+}
