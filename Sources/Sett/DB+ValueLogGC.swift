@@ -63,20 +63,32 @@ extension DB {
     /// The value-log file of the first value pointer in the oldest feed segment that has
     /// one: value-log files are appended in WAL order, so no segment points below it.
     private func oldestValueLogFileInFeed() throws -> UInt32? {
-        for id in try feed.segmentIds() {
+        let ids = try feed.segmentIds()
+        let present = Set(ids)
+        firstValueLogFidOfSegment.withLock { cache in cache = cache.filter { present.contains($0.key) } }
+        for id in ids {
+            if let known = firstValueLogFidOfSegment.withLock({ $0[id] }) {
+                if known == UInt32.max { continue }
+                return known
+            }
             guard let r = try WALSegmentReader.open(fs: feed.fs, dir: feed.dir, id: id) else { continue }
             defer { r.close() }
             let limit = try r.size()
-            while case .record(let view) = try r.next(limit: limit) {
-                var found: UInt32?
+            var found: UInt32?
+            scan: while case .record(let view) = try r.next(limit: limit) {
                 view.forEach { _, _, value in
                     if found == nil, value.meta & EntryMeta.valuePointer != 0,
                        let p = try? ValuePointer.decode(value.bytes) {
                         found = p.fid
                     }
                 }
-                if let found { return found }
+                if found != nil { break scan }
             }
+            // A retained segment never changes: remember what it holds.
+            if r.path.hasSuffix(".log") {
+                firstValueLogFidOfSegment.withLock { $0[id] = found ?? UInt32.max }
+            }
+            if let found { return found }
         }
         return nil
     }
