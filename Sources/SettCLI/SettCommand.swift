@@ -6,7 +6,7 @@ public struct SettCommand: ParsableCommand {
         commandName: "sett",
         abstract: "Sett: an LSM storage engine with key-value separation.",
         version: settVersion,
-        subcommands: [DemoCommand.self, InfoCommand.self, BenchCommand.self, CrashWriterCommand.self, TortureWriterCommand.self,
+        subcommands: [DemoCommand.self, InfoCommand.self, GCCommand.self, BenchCommand.self, CrashWriterCommand.self, TortureWriterCommand.self,
                       LogShipChildCommand.self]
     )
 

@@ -292,6 +292,38 @@ import Testing
         }
     }
 
+    /// `sett gc` on a closed database removes the stale files and reports it.
+    @Test func settGCCommandCollectsAClosedDatabase() throws {
+        guard let binary = builtProduct("sett") else {
+            Issue.record("the sett executable was not built beside the tests (run swift build first)")
+            return
+        }
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var o = Self.options(dir.path)
+        let db = try DB.open(o)
+        try Self.put(db, 0 ..< 200, round: 1)
+        try Self.put(db, 0 ..< 200, round: 2)
+        try db.close()
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["gc", "--dir", dir.path, "--flatten", "--ratio", "0.5"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(waitForExit(p) == 0, "\(out)")
+        #expect(out.contains("removed value-log file 1 "), "\(out)")
+        #expect(out.contains("removed value-log file 2 "), "\(out)")
+
+        o.readOnly = true
+        let after = try DB.open(o)
+        defer { try? after.close() }
+        #expect(!after.valueLog.fileIds.contains(1) && !after.valueLog.fileIds.contains(2))
+        try Self.expectValues(after, count: 200, round: { _ in 2 })
+    }
+
     @Test func badRatiosAndReadOnlyAreRefused() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
