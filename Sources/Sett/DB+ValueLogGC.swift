@@ -242,22 +242,30 @@ extension DB {
 
     /// The value `ptr` names. When its file is gone (moved by value-log GC after the
     /// caller read the pointer from the tree), the tree is asked again for the same
-    /// version, which GC rewrote with its new location.
+    /// version, which GC rewrote with its new location. A version GC dropped as garbage
+    /// (a newer version at or below the discard timestamp hides it) throws `.notFound`;
+    /// a missing file under any other version is `.corruption`.
     func readValue(_ ptr: ValuePointer, key: UnsafeRawBufferPointer, version: UInt64) throws -> [UInt8] {
         var p = ptr
         for _ in 0 ..< 3 {
             do {
                 return try valueLog.read(p)
             } catch let e as SettError where e.code == .corruption && !valueLog.holds(p.fid) {
-                guard let again = try lookup(key, at: version), again.version == version else {
-                    throw SettError(.notFound, "the value of version \(version) is gone: its value-log file \(p.fid) "
-                        + "was garbage-collected (versions below the discard timestamp are not kept) or lost",
+                if let again = try lookup(key, at: version), again.version == version {
+                    if !again.isPointer { return again.value }
+                    let moved = try again.value.withUnsafeBytes { try ValuePointer.decode($0) }
+                    if moved != p {
+                        p = moved
+                        continue
+                    }
+                }
+                let floor = discardTs
+                if floor > version, let hiding = try lookup(key, at: floor), hiding.version > version {
+                    throw SettError(.notFound, "version \(version) of this key was garbage-collected (version "
+                        + "\(hiding.version), at or below the discard timestamp \(floor), hides it)",
                         file: e.file, offset: e.offset)
                 }
-                if !again.isPointer { return again.value }
-                let moved = try again.value.withUnsafeBytes { try ValuePointer.decode($0) }
-                if moved == p { throw e }
-                p = moved
+                throw e
             }
         }
         return try valueLog.read(p)

@@ -25,6 +25,8 @@ struct TortureWriterCommand: ParsableCommand {
     @Option(help: "Random seed (0 = from the clock).") var seed: UInt64 = 0
     @Option(help: "Writer threads.") var threads: Int = 2
     @Option(help: "Stop after this many commits in total (0 = never).") var txns: Int = 0
+    @Option(name: .customLong("gc-interval-ms"), help: "Run value-log GC this often (0 = never).")
+    var gcIntervalMs: Int = 20
 
     func run() throws {
         let db = try DB.open(Torture.options(dir: dir))
@@ -51,7 +53,10 @@ struct TortureWriterCommand: ParsableCommand {
                 }
             }
         }
+        let gc = gcIntervalMs > 0 ? ThreadBox { [gcIntervalMs] in Torture.collectGarbage(db, shared, everyMs: gcIntervalMs) } : nil
         for w in workers { w.join() }
+        shared.stopped.store(true, ordering: .relaxed)
+        gc?.join()
         if let f = shared.failure.withLock({ $0 }) { throw ValidationError("torture writer failed: \(f)") }
         try db.close()
     }
@@ -61,6 +66,7 @@ final class TortureShared: Sendable {
     let printLock = Mutex(())
     let committed = Atomic<Int>(0)
     let failure = Mutex<String?>(nil)
+    let stopped = Atomic<Bool>(false)
 }
 
 /// The workload and its invariants, shared by the writer and the verifier.
@@ -68,7 +74,8 @@ public enum Torture {
     public static let keyCount = 200
 
     /// Small memtables and tables (frequent flushes and compactions), values over 64
-    /// bytes in the value log, feed segments retained only briefly.
+    /// bytes in the value log (200 per file, so GC has files to take), feed segments
+    /// retained only briefly.
     public static func options(dir: String) -> Options {
         var o = Options(dir: dir)
         o.syncWrites = true
@@ -80,6 +87,7 @@ public enum Torture {
         o.blockSize = 1 << 10
         o.valueThreshold = 64
         o.valueLogFileSize = 1 << 20
+        o.valueLogMaxEntries = 200
         o.numCompactors = 2
         o.feedRetentionBytes = 256 << 10
         o.logger.logLevel = .error
@@ -115,6 +123,21 @@ public enum Torture {
         value.split(separator: UInt8(ascii: " ")).compactMap { part in
             guard let first = part.first else { return nil }
             return (Array(part.dropFirst()), first == UInt8(ascii: "+"))
+        }
+    }
+
+    /// Value-log GC every `everyMs` until the writers stop (a kill may land mid-GC).
+    static func collectGarbage(_ db: DB, _ shared: TortureShared, everyMs: Int) {
+        while !shared.stopped.load(ordering: .relaxed) {
+            do {
+                _ = try db.runValueLogGC(discardRatio: 0.3)
+            } catch let e as SettError where e.code == .conflict {
+                // A version became visible mid-collection; the file stays.
+            } catch {
+                shared.failure.withLock { $0 = "value-log GC: \(error)" }
+                return
+            }
+            usleep(useconds_t(everyMs * 1000))
         }
     }
 

@@ -171,7 +171,10 @@ public final class TxnIterator {
             }
             produced += 1
             if options.prefetchValues && !options.keysOnly && item.isPointer {
-                do { item = try item.resolved() } catch {
+                do { item = try item.resolved() } catch let e as SettError where e.code == .notFound {
+                    // An old version whose value GC collected: the item stays, and its
+                    // `value()` reports this; iteration goes on.
+                } catch {
                     iterError = error as? SettError ?? SettError(.io, "\(error)")
                     exhausted = true
                     break
