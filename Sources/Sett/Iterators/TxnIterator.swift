@@ -189,12 +189,14 @@ public final class TxnIterator {
         let reverse = options.reverse
         while true {
             var dbValid = dbIt.valid
-            if dbValid && !options.prefix.isEmpty && !dbIt.key.starts(with: options.prefix) { dbValid = false }
+            if dbValid && !options.prefix.isEmpty && !dbIt.withKey({ $0.starts(with: options.prefix) }) {
+                dbValid = false
+            }
             let pValid = pIdx < pending.count
             if !dbValid && !pValid { return nil }
             var usePending = pValid
             if dbValid && pValid {
-                var c = compareBytes(pending[pIdx].entry.key, dbIt.key)
+                var c = pending[pIdx].entry.key.withUnsafeBytes { p in dbIt.withKey { compareBytes(p, $0) } }
                 if reverse { c = -c }
                 if c < 0 {
                     usePending = true
