@@ -30,6 +30,8 @@ public final class DB: @unchecked Sendable {
     var nextWALId: UInt64
     var flushThread: WorkerThread?
     var flushError: SettError?
+    /// Flushed memtables whose WAL is being retired (and feed retention applied).
+    var retiringWALs = 0
     /// Set when a write-path fsync (WAL or value log) failed: the pages of that write may
     /// be lost even though later fsyncs succeed, so no later write may be acknowledged.
     let writeStopError = Mutex<SettError?>(nil)

@@ -16,9 +16,16 @@ extension DB {
                 try flush(mt)
                 memMonitor.withLock {
                     if memtables.last === mt { memtables.removeLast() }
+                    retiringWALs += 1
                     memMonitor.broadcast()
                 }
                 // The WAL becomes a retained commit-feed segment (.wal -> .log).
+                defer {
+                    memMonitor.withLock {
+                        retiringWALs -= 1
+                        memMonitor.broadcast()
+                    }
+                }
                 try mt.retireWAL()
                 flushCount.add(1, ordering: .relaxed)
                 do { try feed.enforceRetention() } catch {
@@ -63,8 +70,9 @@ extension DB {
         try levels.addLevel0(table)
     }
 
-    /// Writes every memtable to L0 and waits until that is done. Holds the write queue,
-    /// so no group is appending while the active memtable is rotated.
+    /// Writes every memtable to L0 and waits until that is done, their WALs retired to
+    /// the feed and feed retention applied. Holds the write queue, so no group is
+    /// appending while the active memtable is rotated.
     public func flushMemtables() throws {
         try checkOpen()
         if options.readOnly { throw SettError(.readOnly, "database was opened read-only") }
@@ -74,7 +82,7 @@ extension DB {
             if memMonitor.withLock({ !memtables[0].isEmpty }) { try rotateMemtable() }
         }
         try memMonitor.withLock {
-            while memtables.count > 1 && flushError == nil && !closed { memMonitor.wait() }
+            while (memtables.count > 1 || retiringWALs > 0) && flushError == nil && !closed { memMonitor.wait() }
             if let e = flushError { throw e }
         }
     }

@@ -164,8 +164,8 @@ extension DB {
         var chunk = PendingRewrite()
         try valueLog.iterate(fid: fid) { e in
             guard try fate(of: e, now: now) == .live else { return true }
-            chunk.add(e)
-            if chunk.batch.count >= 1000 || chunk.batch.byteSize >= 4 << 20 {
+            chunk.add(e, arenaBytes: arenaEstimate(keyCount: e.key.count, valueCount: e.value.count, meta: e.meta))
+            if chunk.batch.count >= 1000 || chunk.batch.byteSize >= 4 << 20 || chunk.arenaBytes >= maxBatchArenaBytes / 2 {
                 try rewrite(&chunk, into: &result)
             }
             return true
@@ -182,8 +182,11 @@ extension DB {
     private struct PendingRewrite {
         var batch = EntryBatch()
         var pointers: [ValuePointer] = []
+        /// The memtable room the batch needs (`arenaEstimate`).
+        var arenaBytes = 0
 
-        mutating func add(_ e: ValueLogEntryView) {
+        mutating func add(_ e: ValueLogEntryView, arenaBytes: Int) {
+            self.arenaBytes += arenaBytes
             batch.add(e.key, e.value, version: e.version, meta: e.meta & EntryMeta.discardEarlierVersions,
                       userMeta: e.userMeta, expiresAt: e.expiresAt)
             pointers.append(e.pointer)
@@ -243,8 +246,8 @@ extension DB {
     /// The value `ptr` names. When its file is gone (moved by value-log GC after the
     /// caller read the pointer from the tree), the tree is asked again for the same
     /// version, which GC rewrote with its new location. A version GC dropped as garbage
-    /// (a newer version at or below the discard timestamp hides it) throws `.notFound`;
-    /// a missing file under any other version is `.corruption`.
+    /// (expired, or hidden by a newer version at or below the discard timestamp) throws
+    /// `.notFound`; a missing file under any other version is `.corruption`.
     func readValue(_ ptr: ValuePointer, key: UnsafeRawBufferPointer, version: UInt64) throws -> [UInt8] {
         var p = ptr
         for _ in 0 ..< 3 {
@@ -252,6 +255,10 @@ extension DB {
                 return try valueLog.read(p)
             } catch let e as SettError where e.code == .corruption && !valueLog.holds(p.fid) {
                 if let again = try lookup(key, at: version), again.version == version {
+                    if again.expiresAt != 0 && again.expiresAt <= unixNow() {
+                        throw SettError(.notFound, "version \(version) of this key expired and its value was "
+                            + "garbage-collected", file: e.file, offset: e.offset)
+                    }
                     if !again.isPointer { return again.value }
                     let moved = try again.value.withUnsafeBytes { try ValuePointer.decode($0) }
                     if moved != p {

@@ -138,12 +138,16 @@ extension DB {
     func arenaEstimate(_ batch: EntryBatch) -> Int {
         var total = 0
         for s in batch.slots {
-            let valueBytes = s.valueCount >= options.valueThreshold && s.meta & EntryMeta.delete == 0
-                ? ValuePointer.encodedSize : s.valueCount
-            total += Skiplist.nodeSizeEstimate(keyCount: s.keyCount + InternalKey.suffixSize,
-                                               valueEncodedSize: 2 + 10 + valueBytes)
+            total += arenaEstimate(keyCount: s.keyCount, valueCount: s.valueCount, meta: s.meta)
         }
         return total
+    }
+
+    /// The bound of `arenaEstimate` for one entry.
+    func arenaEstimate(keyCount: Int, valueCount: Int, meta: UInt8) -> Int {
+        let valueBytes = valueCount >= options.valueThreshold && meta & EntryMeta.delete == 0
+            ? ValuePointer.encodedSize : valueCount
+        return Skiplist.nodeSizeEstimate(keyCount: keyCount + InternalKey.suffixSize, valueEncodedSize: 2 + 10 + valueBytes)
     }
 
     /// Refuses writes once an fsync of the write path, a memtable flush or a compaction

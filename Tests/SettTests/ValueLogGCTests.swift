@@ -209,6 +209,48 @@ import Testing
         #expect(collected == 50, "the 50 overwritten versions of file 1 are still in the tree, values collected")
     }
 
+    /// Expired values are garbage: GC drops them, and all-versions iteration reports
+    /// the collected value of an expired newest version as `.notFound`.
+    @Test func expiredValuesAreDropped() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let db = try DB.open(Self.options(dir.path))
+        defer { try? db.close() }
+        for start in stride(from: 0, to: 100, by: 10) {
+            try db.update { txn in
+                for i in start ..< start + 10 {
+                    var e = Entry(key: key(i), value: Self.val(i, 1))
+                    if i % 2 == 0 { e.expiresAt = 1 }  // long past
+                    try txn.set(e)
+                }
+            }
+        }
+        try Self.put(db, 100 ..< 200, round: 1)
+        #expect(try db.runValueLogGC(discardRatio: 0.4) == nil, "the live WAL (feed) still points into file 1")
+        try db.flushMemtables()
+        let r = try #require(try db.runValueLogGC(discardRatio: 0.4))
+        #expect(r.fileId == 1)
+        #expect(r.movedEntries == 50 && r.droppedEntries == 50)
+        for i in 0 ..< 100 {
+            #expect(try db.view { try $0.get(key(i))?.value() } == (i % 2 == 0 ? nil : Self.val(i, 1)), "key \(i)")
+        }
+        let items: [Item] = try db.view { txn in
+            let it = txn.makeIterator(IteratorOptions(allVersions: true, prefix: bytes("key0000000")))
+            it.rewind()
+            var out: [Item] = []
+            while let item = it.item {
+                out.append(item)
+                it.next()
+            }
+            #expect(it.error == nil)
+            return out
+        }
+        #expect(items.count == 10)
+        for item in items where item.isDeletedOrExpired {
+            #expect { try item.value() } throws: { ($0 as? SettError)?.code == .notFound }
+        }
+    }
+
     /// Retained feed history points into old value-log files: GC leaves them, the feed
     /// reads every batch with its values, and GC's own rewrites never appear in it.
     @Test func feedHistoryIsProtectedAndRewritesAreNotCommits() throws {
