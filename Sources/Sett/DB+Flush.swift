@@ -27,6 +27,7 @@ extension DB {
                     }
                 }
                 try mt.retireWAL()
+                feed.noteRetired(id: mt.fileId, newestTs: mt.maxVersion)
                 flushCount.add(1, ordering: .relaxed)
                 do { try feed.enforceRetention() } catch {
                     logger.warning("feed retention failed", metadata: ["error": "\(error)"])

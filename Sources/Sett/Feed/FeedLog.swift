@@ -33,6 +33,9 @@ final class FeedLog: @unchecked Sendable {
     private let floorValue: Atomic<UInt64>
     /// Serialises retention passes.
     private let retentionLock = Mutex(())
+    /// Newest timestamp of segments retired by this process (their memtable's highest
+    /// version), so retention need not read a segment to learn it.
+    private let retiredNewest = Mutex<[UInt64: UInt64]>([:])
 
     private init(fs: any FileSystem, options: Options, floor: UInt64, activeId: UInt64, newestTs: UInt64) {
         self.fs = fs
@@ -180,6 +183,12 @@ final class FeedLog: @unchecked Sendable {
         return f == 0 ? 0 : f + 1
     }
 
+    /// Records the newest commit timestamp of segment `id`, retired by the flush of its
+    /// memtable (whose highest version it is), for the floor when retention removes it.
+    func noteRetired(id: UInt64, newestTs: UInt64) {
+        retiredNewest.withLock { $0[id] = newestTs }
+    }
+
     /// Deletes the oldest retained (`.log`) segments while their total size exceeds
     /// `feedRetentionBytes`, and those whose last write is older than
     /// `feedRetentionSeconds` (when nonzero). Persists the new floor first.
@@ -208,6 +217,10 @@ final class FeedLog: @unchecked Sendable {
             guard !doomed.isEmpty else { return }
             var newFloor = floor
             for s in doomed {
+                if let known = retiredNewest.withLock({ $0.removeValue(forKey: s.id) }) {
+                    newFloor = max(newFloor, known)
+                    continue
+                }
                 guard let r = try WALSegmentReader.open(fs: fs, dir: dir, id: s.id) else { continue }
                 let limit = try r.size()
                 loop: while true {
