@@ -37,8 +37,18 @@ extension DB {
     }
 
     /// An iterator over the newest visible version (<= `version`) of every live key.
+    ///
+    /// Without managed mode, an iterator at a version below the newest commit holds that
+    /// snapshot like a read transaction until it is released: compaction and value-log GC
+    /// keep what it can see. A version below `discardTs` when the iterator is made may
+    /// already be partly dropped: hold such snapshots with a transaction opened earlier.
     public func makeIterator(at version: UInt64 = UInt64.max - 1, reverse: Bool = false) -> DBIterator {
-        makeIterator(at: version, reverse: reverse, sinceTs: 0, allVersions: false)
+        let it = makeIterator(at: version, reverse: reverse, sinceTs: 0, allVersions: false)
+        if !oracle.managed && version < oracle.commitMark.doneUntil {
+            oracle.readMark.begin(version)
+            it.registeredRead = version
+        }
+        return it
     }
 
     func makeIterator(at version: UInt64, reverse: Bool, sinceTs: UInt64, allVersions: Bool) -> DBIterator {

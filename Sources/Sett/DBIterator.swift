@@ -29,6 +29,9 @@ public final class DBIterator {
     private let savedValue = ByteScratch()   // inline value or encoded pointer
     /// The user key being skipped past (forward).
     private let skipKey = ByteScratch()
+    /// A read timestamp this iterator holds in the oracle's read mark (see
+    /// `DB.makeIterator(at:reverse:)`), released with the iterator.
+    var registeredRead: UInt64?
 
     init(db: DB, merge: MergeIterator, readVersion: UInt64, sinceTs: UInt64 = 0, allVersions: Bool = false) {
         self.db = db
@@ -36,6 +39,10 @@ public final class DBIterator {
         self.readVersion = readVersion
         self.sinceTs = sinceTs
         self.allVersions = allVersions
+    }
+
+    deinit {
+        if let ts = registeredRead { db.finishRead(ts) }
     }
 
     public var isReverse: Bool { merge.reverse }

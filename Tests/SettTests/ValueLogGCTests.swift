@@ -126,6 +126,38 @@ import Testing
         try Self.expectValues(db, count: 200, round: { $0 < 100 ? 2 : 1 })
     }
 
+    /// `DB.makeIterator(at:)` below the newest commit (but not below the discard
+    /// timestamp) holds its snapshot like a read transaction: compaction keeps its
+    /// versions and GC keeps their file until the iterator goes.
+    @Test func anOldVersionIteratorPinsItsSnapshot() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let db = try DB.open(Self.options(dir.path))
+        defer { try? db.close() }
+        try Self.put(db, 0 ..< 200, round: 1)
+        let v1 = db.maxVersion
+        let holder = try db.newTransaction(update: false)  // keeps the discard timestamp at v1
+        try Self.put(db, 0 ..< 100, round: 2)
+        var it: DBIterator? = db.makeIterator(at: v1)
+        holder.discard()  // now only the iterator holds v1
+        #expect(db.discardTs <= v1)
+        try db.flatten()
+        #expect(try db.runValueLogGC(discardRatio: 0.1) == nil)
+        it!.rewind()
+        var i = 0
+        while it!.valid {
+            #expect(try it!.value() == Self.val(i, 1), "key \(i)")
+            i += 1
+            it!.next()
+        }
+        #expect(i == 200)
+        it = nil
+        try db.update { try $0.set(bytes("bump"), bytes("x")) }
+        #expect(db.discardTs > v1)
+        try db.flatten()
+        #expect(try db.runValueLogGC(discardRatio: 0.5)?.fileId == 1)
+    }
+
     /// Iterators and items made before GC hold pointers into the removed file; they find
     /// the moved values by version.
     @Test func readersFromBeforeGCFindMovedValues() throws {
