@@ -332,6 +332,48 @@ import Testing
         try Self.expectValues(crashed, count: 200, round: { $0 < 50 ? 2 : 1 })
     }
 
+    /// A power loss at any step of a GC (file operation k of it failing, and every one
+    /// after: the process is gone) loses nothing: the durable state reopens with every
+    /// value, whether the file was removed or not.
+    @Test func aCrashAtAnyStepOfGCLosesNothing() throws {
+        func setUp() throws -> (CrashableFileSystem, FaultInjectingFileSystem, DB) {
+            let base = CrashableFileSystem()
+            let fault = FaultInjectingFileSystem(base)
+            var o = Self.options("/db")
+            o.fileSystem = fault
+            o.logger.logLevel = .critical
+            let db = try DB.open(o)
+            try Self.put(db, 0 ..< 200, round: 1)
+            try Self.put(db, 0 ..< 50, round: 2)
+            try db.flatten()
+            try db.sync()
+            return (base, fault, db)
+        }
+        let (_, probe, clean) = try setUp()
+        let start = probe.operationCount
+        #expect(try clean.runValueLogGC(discardRatio: 0.4)?.fileId == 1)
+        let steps = probe.operationCount - start
+        try clean.close()
+        #expect(steps > 10)
+
+        var crashes = 0
+        for k in stride(from: 0, through: steps, by: max(1, steps / 40)) {
+            let (base, fault, db) = try setUp()
+            fault.failOperation(fault.operationCount + k, sticky: true)
+            _ = try? db.runValueLogGC(discardRatio: 0.4)
+            let clone = base.crashClone(seed: UInt64(k))
+            try? db.close()
+            var o = Self.options("/db")
+            o.fileSystem = clone
+            o.logger.logLevel = .critical
+            let reopened = try DB.open(o)
+            try Self.expectValues(reopened, count: 200, round: { $0 < 50 ? 2 : 1 })
+            try reopened.close()
+            crashes += 1
+        }
+        #expect(crashes > 10)
+    }
+
     /// Writers overwrite keys while GC runs again and again: every key ends with its last
     /// acknowledged value, and no read ever fails or sees another key's value.
     @Test func gcRacingWritersAndReaders() throws {
