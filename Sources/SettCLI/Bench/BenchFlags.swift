@@ -5,7 +5,7 @@ import Sett
 /// One db_bench benchmark name `sett bench` understands. Semantics follow
 /// /work/shared/bench/README.md (the contract `compare` drives).
 enum Benchmark: String, CaseIterable, Sendable {
-    case fillseq, fillrandom, overwrite, fillsync, deleterandom
+    case fillseq, fillrandom, overwrite, fillsync, deleteseq, deleterandom
     case readrandom, readmissing, readseq, readreverse, seekrandom, readwhilewriting
     case compact
 

@@ -135,8 +135,8 @@ final class BenchRunner {
             return r
         case .overwrite:
             return try writes(b, n: cfg.num, random: true, delete: false)
-        case .deleterandom:
-            return try writes(b, n: cfg.num, random: true, delete: true)
+        case .deleteseq, .deleterandom:
+            return try writes(b, n: cfg.num, random: b == .deleterandom, delete: true)
         case .readrandom:
             return try reads(b) { db, s in try WorkloadLoops.readRandom(db, cfg, &s, n: cfg.reads, offset: 0) }
         case .readmissing:
