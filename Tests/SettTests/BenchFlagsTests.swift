@@ -67,7 +67,20 @@ import Testing
         let all = Benchmark.allCases.map(\.rawValue).joined(separator: ", ")
         let cfg = try BenchCommand.parse(["--benchmarks=\(all),"]).config()
         #expect(cfg.benchmarks == Benchmark.allCases)
-        #expect(Benchmark.allCases.count == 12)
+        #expect(Benchmark.allCases.count == 13)
+    }
+
+    /// deleteseq deletes every key fillseq wrote: a scan afterwards finds none, while
+    /// deleterandom (random keys, with repeats) leaves some.
+    @Test func deleteseqDeletesEveryKey() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let cfg = try BenchCommand.parse(["--db=\(dir.path)", "--benchmarks=fillseq,deleteseq,readseq", "--num=2000",
+                                          "--batch_size=100"]).config()
+        let results = try BenchRunner(cfg).run()
+        #expect(results.map(\.name) == ["fillseq", "deleteseq", "readseq"])
+        #expect(results[1].ops == 2000)
+        #expect(results[2].found == 0)
     }
 
     @Test func unknownBenchmarkIsRefused() {
