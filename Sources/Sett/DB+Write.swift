@@ -24,11 +24,12 @@ final class WriteRequest: @unchecked Sendable {
     private var state = State.queued
     private var failure: (any Error)?
 
-    init(batch: EntryBatch, arenaEstimate: Int, oracleTs: UInt64, signal: Monitor) {
+    init(batch: EntryBatch, arenaEstimate: Int, oracleTs: UInt64, signal: Monitor, state: State) {
         self.batch = batch
         self.arenaEstimate = arenaEstimate
         self.oracleTs = oracleTs
         self.monitor = signal
+        self.state = state
     }
 
     func set(_ newState: State) {
@@ -46,16 +47,14 @@ final class WriteRequest: @unchecked Sendable {
         }
     }
 
-    /// Blocks while the state is `current`; returns the new state.
-    func wait(while current: State) -> State {
+    /// Blocks while the state is `current`; returns the new state, and the error when
+    /// that is `.done`.
+    func wait(while current: State) -> (State, (any Error)?) {
         monitor.withLock {
             while state == current { monitor.wait() }
-            return state
+            return (state, failure)
         }
     }
-
-    /// The error of a finished request.
-    var error: (any Error)? { monitor.withLock { failure } }
 }
 
 extension DB {
@@ -104,31 +103,31 @@ extension DB {
     /// `oracleTs` is the commit timestamp to mark done on completion (0 for none).
     func enqueueWrite(_ batch: EntryBatch, estimate: Int, oracleTs: UInt64 = 0) -> WriteRequest {
         committersInFlight.add(1, ordering: .relaxed)
-        let (request, front) = writeMonitor.withLock {
+        return writeMonitor.withLock {
             nextRequestSignal = (nextRequestSignal + 1) & (requestSignals.count - 1)
+            // At the front of an empty queue a request leads at once.
             let r = WriteRequest(batch: batch, arenaEstimate: estimate, oracleTs: oracleTs,
-                                 signal: requestSignals[nextRequestSignal])
+                                 signal: requestSignals[nextRequestSignal], state: writeQueue.isEmpty ? .leading : .queued)
             writeQueue.append(r)
-            return (r, writeQueue.count == 1)
+            return r
         }
-        if front { request.set(.leading) }
-        return request
     }
 
     /// Waits until `request` is applied (or failed). Blocks the calling thread, which
     /// may on the way lead a group (append it) and drain the pipeline (sync and apply);
     /// see `DB+CommitPipeline.swift`.
     func awaitWrite(_ request: WriteRequest) throws {
-        var state = request.wait(while: .queued)
+        var (state, error) = request.wait(while: .queued)
         if state == .leading {
-            if leadGroup(request) {
+            if leadGroup(request) { drainPipeline() }
+            (state, error) = request.wait(while: .leading)
+            if state == .draining {
                 drainPipeline()
-            } else {
-                state = request.wait(while: .leading)
-                if state == .draining { drainPipeline() }
+                (state, error) = request.wait(while: .draining)
             }
         }
-        if let e = request.error { throw e }
+        assert(state == .done)
+        if let error { throw error }
     }
 
     /// The largest memtable share one batch (or one commit group) may take.
