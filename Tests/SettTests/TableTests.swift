@@ -185,8 +185,10 @@ import Testing
             // smallest, biggest (internal keys), handle: stored 56, first key
             + "0a" + "6162fffffffffffffffd" + "0a" + "6163fffffffffffffffe"
             + "38" + "0a" + "6162fffffffffffffffd"
-            // footer: index at 56, 45 bytes, index crc, version 1, footer crc, magic
-            + "3800000000000000" + "2d000000" + "2d72d4b7" + "01000000" + "6da8e806" + "736574742e737374"
+            // deletionCount 1
+            + "01"
+            // footer: index at 56, 46 bytes, index crc, version 2, footer crc, magic
+            + "3800000000000000" + "2e000000" + "2dc6343f" + "02000000" + "47cbebfa" + "736574742e737374"
         #expect(hex == expected)
 
         // And it reads back.
@@ -195,6 +197,7 @@ import Testing
         let path = dir.file(Table.fileName(1))
         try Table.write(fs: dir.fs, path: path, bytes: bytes)
         let t = try Table.open(fs: dir.fs, path: path, id: 1, checksumMode: .onTableAndBlockRead, cache: nil)
+        #expect(t.keyCount == 2 && t.deletionCount == 1)
         let r = try k1.withUnsafeBytes { try t.get($0, userKeyHash: 0) }
         #expect(r?.value == v && r?.userMeta == 7 && r?.expiresAt == 300 && r?.version == 2)
         let d = try k2.withUnsafeBytes { try t.get($0, userKeyHash: 0) }
@@ -202,6 +205,30 @@ import Testing
         #expect(!t.hasBloomFilter)
     }
 
+
+    /// A format-1 table (written before tables counted deletions) still opens and reads;
+    /// its deletion count reads as 0 (unknown).
+    @Test func formatOneTableStillReads() throws {
+        let hex = "00000a006162fffffffffffffffd0007ac02760100090063fffffffffffffffe01000000000000130000000200000000"
+            + "2f0000005fc592e3000102022f3800000000000a6162fffffffffffffffd0a6163fffffffffffffffe380a6162ff"
+            + "fffffffffffffd38000000000000002d0000002d72d4b7010000006da8e806736574742e737374"
+        var bytes: [UInt8] = []
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            bytes.append(UInt8(hex[i ..< j], radix: 16)!)
+            i = j
+        }
+        let dir = TableTestDir()
+        defer { dir.remove() }
+        let path = dir.file(Table.fileName(1))
+        try Table.write(fs: dir.fs, path: path, bytes: bytes)
+        let t = try Table.open(fs: dir.fs, path: path, id: 1, checksumMode: .onTableAndBlockRead, cache: nil)
+        #expect(t.keyCount == 2 && t.deletionCount == 0)
+        let k1 = InternalKey.make(Array("ab".utf8), version: 2)
+        let r = try k1.withUnsafeBytes { try t.get($0, userKeyHash: 0) }
+        #expect(r?.value == Array("v".utf8) && r?.userMeta == 7)
+    }
     @Test func fileNamesArePaddedAndParsed() {
         #expect(Table.fileName(42) == "000042.sst")
         #expect(Table.fileName(12_345_678) == "12345678.sst")

@@ -9,12 +9,14 @@
 ///             | footerCrc u32 | magic "sett.sst" (8 bytes)          (32 bytes, little-endian)
 ///
 /// `indexCrc` is the CRC32C of the index bytes; `footerCrc` the CRC32C of the 20 footer
-/// bytes before it. `formatVersion` is 1. The index ends where the footer starts.
+/// bytes before it. `formatVersion` is 2 for tables written now; version 1 tables (no
+/// `deletionCount`) are still read. The index ends where the footer starts.
 ///
 ///     index  := compression u8 | blockCount uvarint | keyCount uvarint | maxVersion uvarint
 ///             | uncompressedSize uvarint | bloomOffset uvarint | bloomLength uvarint | bloomCrc u32
 ///             | smallestLen uvarint | smallest | biggestLen uvarint | biggest
 ///             | handle{blockCount}
+///             | deletionCount uvarint                                  (version 2 only)
 ///     handle := storedLength uvarint | firstKeyLen uvarint | firstKey
 ///
 /// `compression` is the table's `Compression` raw value (DO NOT CHANGE; individual
@@ -24,6 +26,8 @@
 /// stored lengths (payload + trailer) of blocks 0..<i; the blocks end exactly at
 /// `bloomOffset`, and `bloomOffset + bloomLength` is the index offset. `bloomCrc` is the
 /// CRC32C of the bloom bytes (0 when bloomLength is 0: no filter). blockCount >= 1.
+/// `deletionCount` counts tombstone entries (<= keyCount); compaction uses it to push
+/// tombstone-heavy tables down (0 for version 1 tables: unknown).
 ///
 ///     bloom  := kind u8 | probes u8 | lineCount u32 | line{lineCount}
 ///     line   := 64 bytes = 512 bits; bit b is bit (b & 7) of byte (b >> 3)
@@ -33,7 +37,10 @@
 /// probe i in 1...probes sets/tests bit (h * 0x9E3779B97F4A7C15^i mod 2^64) >> 55.
 enum TableFormat {
     static let footerSize = 32
-    static let formatVersion: UInt32 = 1
+    /// The version written. DO NOT CHANGE a version's meaning; a new layout takes a new one.
+    static let formatVersion: UInt32 = 2
+    /// Versions read: 1 (no deletion count) and 2.
+    static let readableVersions: ClosedRange<UInt32> = 1 ... 2
     /// "sett.sst"
     static let magic: [UInt8] = Array("sett.sst".utf8)
     static let magicU64: UInt64 = magic.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
@@ -44,6 +51,7 @@ enum TableFormat {
         var indexOffset: UInt64
         var indexLength: UInt32
         var indexChecksum: UInt32
+        var version: UInt32 = formatVersion
     }
 
     static func encodeFooter(_ f: Footer, into out: inout [UInt8]) {
@@ -80,7 +88,7 @@ enum TableFormat {
         guard crc == stored else {
             throw SettError.corruption("table footer checksum mismatch", file: nil, offset: 16)
         }
-        guard version == formatVersion else {
+        guard readableVersions.contains(version) else {
             throw SettError(.unsupported, "table format version \(version) is not supported")
         }
         let footerStart = UInt64(fileSize - footerSize)
@@ -88,7 +96,7 @@ enum TableFormat {
             throw SettError.corruption("table index location \(indexOffset)+\(indexLength) does not end at the footer",
                                        file: nil, offset: 0)
         }
-        return Footer(indexOffset: indexOffset, indexLength: indexLength, indexChecksum: indexChecksum)
+        return Footer(indexOffset: indexOffset, indexLength: indexLength, indexChecksum: indexChecksum, version: version)
     }
 
     /// Summary fields of the index; block handles are passed separately.
@@ -101,6 +109,8 @@ enum TableFormat {
         var bloomOffset: Int
         var bloomLength: Int
         var bloomChecksum: UInt32
+        /// Tombstone entries (version 2; 0 = unknown in version 1).
+        var deletionCount = 0
     }
 
     /// Encodes the index. Block i has stored length `storedLengths[i]` and first key
@@ -130,12 +140,15 @@ enum TableFormat {
                 start = end
             }
         }
+        w.uvarint(UInt64(h.deletionCount))
         return w.bytes
     }
 
-    /// Decodes and validates an index (whose checksum the caller verified). `indexOffset`
-    /// is where the index starts in the file, for the layout checks.
-    static func decodeIndex(_ raw: UnsafeRawBufferPointer, indexOffset: Int) throws -> TableIndex {
+    /// Decodes and validates an index (whose checksum the caller verified) of a table of
+    /// format `version`. `indexOffset` is where the index starts in the file, for the
+    /// layout checks.
+    static func decodeIndex(_ raw: UnsafeRawBufferPointer, indexOffset: Int,
+                            version: UInt32 = formatVersion) throws -> TableIndex {
         var r = ByteReader(raw)
         let compressionByte = try r.u8()
         guard let compression = Compression(rawValue: compressionByte) else {
@@ -154,7 +167,7 @@ enum TableFormat {
         }
         let smallest = try readKey(&r)
         let biggest = try readKey(&r)
-        let header = IndexHeader(compression: compression, blockCount: blockCount, keyCount: keyCount,
+        var header = IndexHeader(compression: compression, blockCount: blockCount, keyCount: keyCount,
                                  maxVersion: maxVersion, uncompressedSize: uncompressedSize,
                                  bloomOffset: bloomOffset, bloomLength: bloomLength, bloomChecksum: bloomChecksum)
         let handlesStart = r.offset
@@ -169,6 +182,14 @@ enum TableFormat {
             dataEnd += stored
             let k = try readKey(&r)
             keyBytes += k.count
+        }
+        if version >= 2 {
+            let at = r.offset
+            header.deletionCount = try r.length(max: Int.max >> 1)
+            guard header.deletionCount <= keyCount else {
+                throw SettError.corruption("table index counts \(header.deletionCount) deletions in \(keyCount) entries",
+                                           file: nil, offset: Int64(at))
+            }
         }
         guard r.isAtEnd else {
             throw SettError.corruption("\(r.remaining) trailing bytes after the table index", file: nil, offset: Int64(r.offset))

@@ -12,7 +12,9 @@ struct CompactionPlan {
     var isBottommost: Bool
     /// Tables of a sorted level that overlap nothing in the target level move there by a
     /// manifest edit instead of being rewritten.
-    var isTrivialMove: Bool { fromLevel != 0 && bottom.isEmpty }
+    var isTrivialMove: Bool { fromLevel != 0 && fromLevel != toLevel && bottom.isEmpty }
+    /// A table rewritten within its level (tombstone-heavy, nothing below it).
+    var isInPlace: Bool { fromLevel == toLevel }
 }
 
 extension LevelsController {
@@ -40,6 +42,39 @@ extension LevelsController {
         for c in candidates {
             if let plan = makePlan(from: c.level, snap: snap, targets: targets, wholeLevel: false), reserve(plan) {
                 return plan
+            }
+        }
+        return tombstonePlan(snap: snap, targets: targets)
+    }
+
+    /// At least half of its entries are tombstones (RocksDB marks such tables too): scans
+    /// through its range skip them one by one until compaction drops them with the data
+    /// they delete.
+    static func isTombstoneHeavy(_ t: Table) -> Bool {
+        t.deletionCount > 0 && t.deletionCount * 2 >= t.keyCount
+    }
+
+    /// Lock held. When no level needs compaction by size: a tombstone-heavy table moves
+    /// down to the older data it deletes (L0: all of L0), or, with nothing below it,
+    /// is rewritten in place once all of it is at or below the discard timestamp, which
+    /// drops its tombstones. Reserves the plan it returns.
+    func tombstonePlan(snap: LevelsSnapshot, targets: LevelTargets) -> CompactionPlan? {
+        if snap.levels[0].contains(where: Self.isTombstoneHeavy) {
+            if let p = makePlan(from: 0, snap: snap, targets: targets, wholeLevel: true), reserve(p) { return p }
+        }
+        let discard = discardTs.load(ordering: .acquiring)
+        for l in 1 ..< options.maxLevels {
+            for t in snap.levels[l] where Self.isTombstoneHeavy(t) {
+                let lo = InternalKey.userKey(t.smallest), hi = InternalKey.userKey(t.biggest)
+                let below = ((l + 1) ..< options.maxLevels).contains { !snap.overlapping(level: $0, lo: lo, hi: hi).isEmpty }
+                var p: CompactionPlan?
+                if below {
+                    p = plan(from: l, to: l + 1, top: [t], snap: snap, targets: targets)
+                } else if t.maxVersion <= discard {
+                    p = CompactionPlan(fromLevel: l, toLevel: l, top: [t], bottom: [], tableBytes: targets.tableBytes[l],
+                                       isBottommost: true)
+                }
+                if let p, reserve(p) { return p }
             }
         }
         return nil

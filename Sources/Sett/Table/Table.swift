@@ -36,6 +36,8 @@ final class Table: @unchecked Sendable {
     var smallest: UnsafeRawBufferPointer { index.smallest }
     var biggest: UnsafeRawBufferPointer { index.biggest }
     var keyCount: Int { index.header.keyCount }
+    /// Tombstone entries (0 for format-1 tables, which do not record it).
+    var deletionCount: Int { index.header.deletionCount }
     var maxVersion: UInt64 { index.header.maxVersion }
     var uncompressedSize: Int { index.header.uncompressedSize }
     var blockCount: Int { index.blockCount }
@@ -95,7 +97,7 @@ final class Table: @unchecked Sendable {
         }
         let index: TableIndex
         do {
-            index = try TableFormat.decodeIndex(indexRaw, indexOffset: indexOffset)
+            index = try TableFormat.decodeIndex(indexRaw, indexOffset: indexOffset, version: footer.version)
         } catch let e as SettError { throw relocate(e, indexOffset) }
         let h = index.header
         let bloomRaw = UnsafeRawBufferPointer(rebasing: bytes[h.bloomOffset ..< h.bloomOffset + h.bloomLength])

@@ -46,6 +46,7 @@ final class TableBuilder {
     private var smallest: [UInt8] = []
     private var lastKey: [UInt8] = []
     private(set) var keyCount = 0
+    private var deletionCount = 0
     private var maxVersion: UInt64 = 0
     private var uncompressedSize = 0
 
@@ -108,6 +109,7 @@ final class TableBuilder {
         lastKey.removeAll(keepingCapacity: true)
         lastKey.append(contentsOf: key)
         keyCount += 1
+        if value.meta & EntryMeta.delete != 0 { deletionCount += 1 }
         maxVersion = max(maxVersion, InternalKey.version(key))
     }
 
@@ -142,7 +144,8 @@ final class TableBuilder {
         let header = TableFormat.IndexHeader(
             compression: options.compression, blockCount: storedLengths.count, keyCount: keyCount,
             maxVersion: maxVersion, uncompressedSize: uncompressedSize, bloomOffset: bloomOffset,
-            bloomLength: bloom.count, bloomChecksum: bloom.isEmpty ? 0 : CRC32C.checksum(bloom))
+            bloomLength: bloom.count, bloomChecksum: bloom.isEmpty ? 0 : CRC32C.checksum(bloom),
+            deletionCount: deletionCount)
         let index = TableFormat.encodeIndex(header, smallest: smallest, biggest: lastKey, storedLengths: storedLengths,
                                             firstKeys: firstKeys, firstKeyEnds: firstKeyEnds)
         let indexOffset = out.count
