@@ -278,11 +278,13 @@ package enum FuzzEntry {
              raw.loadUnaligned(fromByteOffset: start + 8, as: UInt32.self).littleEndian)
         }
         func put32(_ v: UInt32, at: Int) { withUnsafeBytes(of: v.littleEndian) { for i in 0 ..< 4 { file[at + i] = $0[i] } } }
-        put32(TableFormat.formatVersion, at: start + 16)
+        let stored = file.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start + 16, as: UInt32.self).littleEndian }
+        let version = TableFormat.readableVersions.contains(stored) ? stored : TableFormat.formatVersion
+        put32(version, at: start + 16)
         if indexOffset <= UInt64(start), UInt64(start) - indexOffset == UInt64(indexLength) {
             let io = Int(indexOffset)
             // The bloom crc lives inside the index; fix it first if the index decodes.
-            if let index = file.withUnsafeBytes({ try? TableFormat.decodeIndex(UnsafeRawBufferPointer(rebasing: $0[io ..< start]), indexOffset: io) }) {
+            if let index = file.withUnsafeBytes({ try? TableFormat.decodeIndex(UnsafeRawBufferPointer(rebasing: $0[io ..< start]), indexOffset: io, version: version) }) {
                 let h = index.header
                 if h.bloomLength > 0, h.bloomOffset + h.bloomLength <= io {
                     let crc = file.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[h.bloomOffset ..< h.bloomOffset + h.bloomLength])) }
@@ -361,7 +363,7 @@ package enum FuzzEntry {
             if let b = try? BloomFilter.parse(raw) {
                 for h: UInt64 in [0, 1, 0xDEAD_BEEF, UInt64.max] { _ = b.mayContain(h) }
             }
-            _ = try? TableFormat.decodeIndex(raw, indexOffset: 0)
+            for version in TableFormat.readableVersions { _ = try? TableFormat.decodeIndex(raw, indexOffset: 0, version: version) }
             if raw.count >= TableFormat.footerSize {
                 _ = try? TableFormat.decodeFooter(UnsafeRawBufferPointer(rebasing: raw[(raw.count - TableFormat.footerSize)...]),
                                                   fileSize: raw.count)
