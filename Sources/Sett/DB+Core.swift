@@ -69,6 +69,9 @@ public final class DB: @unchecked Sendable {
 
     /// A value-log GC is running (one at a time).
     let valueLogGCActive = Atomic<Bool>(false)
+    /// The background value-log GC thread (`Options.valueLogGCInterval`) and its wake-up.
+    var valueLogGCThread: WorkerThread?
+    let valueLogGCMonitor = Monitor()
     /// Per retained feed segment id: the value-log file of its first pointer
     /// (`UInt32.max`: none), so GC scans each retained segment once.
     let firstValueLogFidOfSegment = Mutex<[UInt64: UInt32]>([:])

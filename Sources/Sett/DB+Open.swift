@@ -75,6 +75,7 @@ extension DB {
                 }
                 db.startFlusher()
                 levels.startCompactors()
+                if options.valueLogGCInterval > 0 { db.startValueLogGC() }
             }
             options.logger.info("opened", metadata: [
                 "dir": "\(options.dir)", "tables": "\(levels.snapshot().tableCount)",
@@ -99,6 +100,7 @@ extension DB {
             return true
         }
         guard first else { return }
+        stopValueLogGC()
         feed.close()
         // Let in-flight writers finish.
         waitForWritesIdle()

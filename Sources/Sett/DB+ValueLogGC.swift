@@ -48,6 +48,38 @@ extension DB {
         return nil
     }
 
+    /// Starts the background GC thread (`Options.valueLogGCInterval`).
+    func startValueLogGC() {
+        valueLogGCThread = WorkerThread(name: "sett-vlog-gc") { [self] in
+            let interval = options.valueLogGCInterval
+            while true {
+                let stop: Bool = valueLogGCMonitor.withLock {
+                    if !isClosed.load(ordering: .acquiring) { valueLogGCMonitor.wait(seconds: interval) }
+                    return isClosed.load(ordering: .acquiring)
+                }
+                if stop { return }
+                var removed = 0
+                do {
+                    while removed < 16, try runValueLogGC(discardRatio: options.valueLogGCDiscardRatio) != nil {
+                        removed += 1
+                    }
+                } catch let e as SettError where e.code == .conflict || e.code == .rejected || e.code == .closed {
+                    // Kept for the next round (a reader appeared), another GC runs, or closing.
+                } catch {
+                    logger.warning("background value-log GC failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Wakes the background GC thread (the database is closing) and waits for it.
+    func stopValueLogGC() {
+        guard let t = valueLogGCThread else { return }
+        valueLogGCMonitor.withLock { valueLogGCMonitor.broadcast() }
+        t.join()
+        valueLogGCThread = nil  // the thread's closure holds the DB: break the cycle
+    }
+
     /// Files GC may take, most discarded bytes first: not the active file, and below the
     /// oldest file any commit-feed segment (retained `.log`, or live `.wal`) points into.
     private func valueLogGCCandidates() throws -> [UInt32] {

@@ -95,6 +95,13 @@ public struct Options: Sendable {
     public var verifyValueChecksum = false
     /// Versions of a key kept below the discard timestamp by compaction.
     public var numVersionsToKeep: Int = 1
+    /// Background value-log GC, like PostgreSQL's autovacuum: every this many seconds a
+    /// thread runs `runValueLogGC(discardRatio: valueLogGCDiscardRatio)` until no file
+    /// qualifies (at most 16 files a round). 0 (the default, as in Badger) turns it
+    /// off: call `DB.runValueLogGC` yourself.
+    public var valueLogGCInterval: Double = 0
+    /// The stale share a value-log file needs before background GC takes it.
+    public var valueLogGCDiscardRatio: Double = 0.5
     public var logger = Logger(label: "sett")
 
     /// Commit feed: bytes of retained history (flushed WALs kept as `.log` segments)
@@ -171,6 +178,8 @@ public struct Options: Sendable {
         try check(zstdCompressionLevel >= 1 && zstdCompressionLevel <= 22, "zstdCompressionLevel must be in 1...22")
         try check(feedRetentionBytes >= 0, "feedRetentionBytes must not be negative")
         try check(numVersionsToKeep >= 1, "numVersionsToKeep must be at least 1")
+        try check(valueLogGCInterval >= 0 && valueLogGCInterval.isFinite, "valueLogGCInterval must be >= 0 seconds")
+        try check(valueLogGCDiscardRatio > 0 && valueLogGCDiscardRatio < 1, "valueLogGCDiscardRatio must be in (0, 1)")
         try check(maxKeySize >= 1 && maxKeySize <= 65000, "maxKeySize must be in 1...65000")
         try check(maxValueSize >= 1 && maxValueSize < 1 << 31, "maxValueSize must be below 2 GiB")
     }

@@ -489,6 +489,30 @@ import Testing
         try Self.expectValues(after, count: 200, round: { _ in 2 })
     }
 
+    /// With `valueLogGCInterval` a background thread collects stale files by itself, and
+    /// close stops it.
+    @Test func backgroundGCCollectsByItself() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var o = Self.options(dir.path)
+        o.valueLogGCInterval = 0.05
+        let db = try DB.open(o)
+        try Self.put(db, 0 ..< 200, round: 1)
+        try Self.put(db, 0 ..< 200, round: 2)
+        try db.flatten()
+        let start = Date()
+        while db.valueLog.fileIds.contains(1) || db.valueLog.fileIds.contains(2), Date().timeIntervalSince(start) < 20 {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        #expect(!db.valueLog.fileIds.contains(1) && !db.valueLog.fileIds.contains(2), "\(db.valueLog.fileIds)")
+        try Self.expectValues(db, count: 200, round: { _ in 2 })
+        try db.close()
+        #expect(db.valueLogGCThread == nil)
+        var bad = Self.options(dir.path)
+        bad.valueLogGCDiscardRatio = 1
+        #expect { _ = try DB.open(bad) } throws: { ($0 as? SettError)?.code == .invalidArgument }
+    }
+
     @Test func badRatiosAndReadOnlyAreRefused() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
