@@ -133,6 +133,8 @@ public final class DB: @unchecked Sendable {
         s.levels = snap.levels.map { ($0.count, $0.reduce(0) { $0 + $1.onDiskSize }) }
         s.valueLogFiles = valueLog.fileIds.count
         s.valueLogBytes = valueLog.totalBytes
+        let live = Set(valueLog.fileIds)
+        s.valueLogStaleBytes = valueLog.discard.snapshot.reduce(0) { $0 + (live.contains($1.key) ? $1.value : 0) }
         s.blockCacheBytes = blockCache?.usedBytes ?? 0
         s.maxVersion = maxVersion
         s.compactions = levels.compactionCount.load(ordering: .relaxed)

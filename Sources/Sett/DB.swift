@@ -17,6 +17,8 @@ public struct DBStats: Sendable, CustomStringConvertible {
     public var levels: [(tables: Int, bytes: Int)] = []
     public var valueLogFiles: Int = 0
     public var valueLogBytes: Int = 0
+    /// Value-log bytes compaction has reported stale (what GC can reclaim; a hint).
+    public var valueLogStaleBytes: Int = 0
     public var blockCacheBytes: Int = 0
     public var maxVersion: UInt64 = 0
     public var compactions: Int = 0
@@ -36,7 +38,7 @@ public struct DBStats: Sendable, CustomStringConvertible {
         for (i, l) in levels.enumerated() where l.tables > 0 {
             s += "L\(i): \(l.tables) tables, \(l.bytes) B\n"
         }
-        s += "value log: \(valueLogFiles) files, \(valueLogBytes) B\n"
+        s += "value log: \(valueLogFiles) files, \(valueLogBytes) B, \(valueLogStaleBytes) B known stale\n"
         s += "block cache: \(blockCacheBytes) B\n"
         s += "max version: \(maxVersion); flushes \(flushes), compactions \(compactions), write stalls \(stalledWrites)\n"
         s += "WAL: \(walWrites) writes in \(walAppends) appends, \(walSyncs) commit fsyncs"

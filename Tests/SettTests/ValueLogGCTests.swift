@@ -64,6 +64,8 @@ import Testing
         try Self.put(db, 0 ..< 50, round: 2)
         try db.flatten()
         #expect(db.valueLog.fileIds.contains(1))
+        let staleBefore = db.stats().valueLogStaleBytes
+        #expect(staleBefore > 0, "compaction reported the overwritten values")
         #expect(try db.runValueLogGC(discardRatio: 0.9) == nil, "file 1 is only half stale")
 
         let r = try #require(try db.runValueLogGC(discardRatio: 0.4))
@@ -72,6 +74,7 @@ import Testing
         #expect(r.droppedEntries == 50)
         #expect(!db.valueLog.fileIds.contains(1))
         #expect(!FileManager.default.fileExists(atPath: dir.file("000001.vlog")))
+        #expect(db.stats().valueLogStaleBytes < staleBefore, "file 1's stale bytes left the count with it")
         let round = { (i: Int) in i < 50 ? 2 : 1 }
         try Self.expectValues(db, count: 200, round: round)
         try db.close()
