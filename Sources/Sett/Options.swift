@@ -113,6 +113,10 @@ public struct Options: Sendable {
     /// Commit feed: segments whose last write is older than this many seconds are
     /// removed (0 = no time limit). Checked after each memtable flush.
     public var feedRetentionSeconds: UInt64 = 3600
+    /// Commit feed: retained bytes beyond which retention removes history even though a
+    /// feed slot still needs it (the slot is then lost), like PostgreSQL's
+    /// `max_slot_wal_keep_size`. 0 = no cap: a slot holds history until it advances.
+    public var feedSlotMaxRetainedBytes: Int = 0
     /// Managed mode (Badger's `OpenManaged`): the caller chooses every read and commit
     /// timestamp (`newTransaction(readTs:update:)`, `Txn.commit(at:)`,
     /// `newWriteBatch(at:)`, `write(_: EntryBatch)`) and the discard timestamp
@@ -177,6 +181,7 @@ public struct Options: Sendable {
         try check(numCompactors >= 0, "numCompactors must not be negative")
         try check(zstdCompressionLevel >= 1 && zstdCompressionLevel <= 22, "zstdCompressionLevel must be in 1...22")
         try check(feedRetentionBytes >= 0, "feedRetentionBytes must not be negative")
+        try check(feedSlotMaxRetainedBytes >= 0, "feedSlotMaxRetainedBytes must not be negative")
         try check(numVersionsToKeep >= 1, "numVersionsToKeep must be at least 1")
         try check(valueLogGCInterval >= 0 && valueLogGCInterval.isFinite, "valueLogGCInterval must be >= 0 seconds")
         try check(valueLogGCDiscardRatio > 0 && valueLogGCDiscardRatio < 1, "valueLogGCDiscardRatio must be in (0, 1)")

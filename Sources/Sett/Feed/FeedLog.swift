@@ -34,11 +34,21 @@ final class FeedLog: @unchecked Sendable {
     /// Serialises retention passes.
     private let retentionLock = Mutex(())
     /// Newest timestamp of segments retired by this process (their memtable's highest
-    /// version), so retention need not read a segment to learn it.
+    /// version), or read once by retention, so retention need not read a segment again.
     private let retiredNewest = Mutex<[UInt64: UInt64]>([:])
+    /// Retention slots: name -> position (the last commit timestamp the consumer holds).
+    /// `slotsDirty`: advanced in memory since `SLOTS` was written. Guarded by `slotLock`.
+    private var slots: [String: UInt64]
+    private var slotsDirty = false
+    private let slotLock = Mutex(())
+    /// `Options.feedSlotMaxRetainedBytes` (0 = no cap).
+    let slotCapBytes: Int
 
-    private init(fs: any FileSystem, options: Options, floor: UInt64, activeId: UInt64, newestTs: UInt64) {
+    private init(fs: any FileSystem, options: Options, floor: UInt64, activeId: UInt64, newestTs: UInt64,
+                 slots: [String: UInt64]) {
         self.fs = fs
+        self.slots = slots
+        self.slotCapBytes = options.feedSlotMaxRetainedBytes
         self.dir = options.dir
         self.readOnly = options.readOnly
         self.retentionBytes = options.feedRetentionBytes
@@ -55,7 +65,21 @@ final class FeedLog: @unchecked Sendable {
     /// timestamp already on disk.
     static func open(fs: any FileSystem, options: Options, activeId: UInt64, newestTs: UInt64) throws -> FeedLog {
         let floor = try loadFloor(fs: fs, dir: options.dir)
-        return FeedLog(fs: fs, options: options, floor: floor, activeId: activeId, newestTs: newestTs)
+        let slots = try loadSlots(fs: fs, dir: options.dir)
+        return FeedLog(fs: fs, options: options, floor: floor, activeId: activeId, newestTs: newestTs, slots: slots)
+    }
+
+    /// The slots stored in `dir/SLOTS` (none when absent).
+    static func loadSlots(fs: any FileSystem, dir: String) throws -> [String: UInt64] {
+        let path = joinPath(dir, FeedSlotsFormat.fileName)
+        guard fs.exists(path) else { return [:] }
+        let f = try fs.open(path, .readOnly)
+        defer { f.close() }
+        let size = try f.size()
+        guard size <= Int64(FeedSlotsFormat.maxFileBytes) else {
+            throw SettError.corruption("slots file too large (\(size) bytes)", file: path, offset: 0)
+        }
+        return try FeedSlotsFormat.decode(try f.readExactly(Int(size), at: 0), path: path)
     }
 
     /// The floor stored in `dir/FEED` (0 when absent).
@@ -163,12 +187,70 @@ final class FeedLog: @unchecked Sendable {
     var newestTimestamp: UInt64 { monitor.withLock { newestTs } }
     var isClosed: Bool { monitor.withLock { closed } }
 
-    /// Wakes every waiting reader; they end with `.closed`.
+    /// Wakes every waiting reader; they end with `.closed`. Writes slot positions
+    /// advanced since the last write of `SLOTS` (logged if that fails: the slots then
+    /// restart from their older positions, which retains more, never less).
     func close() {
         monitor.withLock {
             closed = true
             monitor.broadcast()
         }
+        if !readOnly {
+            do { try slotLock.withLock { _ in try persistSlotsLocked(onlyIfDirty: true) } } catch {
+                logger.warning("feed slots not saved at close", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Slots
+
+    var slotPositions: [String: UInt64] { slotLock.withLock { _ in slots } }
+
+    /// Adds or replaces slot `name` at `position` and writes `SLOTS`. Throws
+    /// `.notRetained` when history after `position` is already gone.
+    func createSlot(_ name: String, position: UInt64) throws {
+        try slotLock.withLock { _ in
+            guard position >= floor else {
+                throw SettError(.notRetained, "slot position \(position) is below the retained history "
+                    + "(kept from \(floor + 1))")
+            }
+            let saved = slots
+            slots[name] = position
+            do { try persistSlotsLocked(onlyIfDirty: false) } catch {
+                slots = saved
+                throw error
+            }
+        }
+    }
+
+    /// Moves slot `name` forward to `position` (a lower position is ignored). In memory;
+    /// written with the next retention pass or close. Throws `.notFound` for no such slot.
+    func advanceSlot(_ name: String, to position: UInt64) throws {
+        try slotLock.withLock { _ in
+            guard let cur = slots[name] else { throw SettError(.notFound, "no feed slot \(name)") }
+            if position > cur {
+                slots[name] = position
+                slotsDirty = true
+            }
+        }
+    }
+
+    /// Removes slot `name` and writes `SLOTS`. Throws `.notFound` for no such slot.
+    func dropSlot(_ name: String) throws {
+        try slotLock.withLock { _ in
+            guard let saved = slots.removeValue(forKey: name) else { throw SettError(.notFound, "no feed slot \(name)") }
+            do { try persistSlotsLocked(onlyIfDirty: false) } catch {
+                slots[name] = saved
+                throw error
+            }
+        }
+    }
+
+    /// Slot lock held.
+    private func persistSlotsLocked(onlyIfDirty: Bool) throws {
+        if onlyIfDirty && !slotsDirty { return }
+        try writeAtomically(FeedSlotsFormat.fileName, FeedSlotsFormat.encode(slots))
+        slotsDirty = false
     }
 
     // MARK: Retention
@@ -191,7 +273,9 @@ final class FeedLog: @unchecked Sendable {
 
     /// Deletes the oldest retained (`.log`) segments while their total size exceeds
     /// `feedRetentionBytes`, and those whose last write is older than
-    /// `feedRetentionSeconds` (when nonzero). Persists the new floor first.
+    /// `feedRetentionSeconds` (when nonzero), but none holding a commit after a slot's
+    /// position, unless the retained bytes exceed `feedSlotMaxRetainedBytes` (the slots
+    /// behind are then lost). Writes advanced slots and the new floor first.
     func enforceRetention(now: UInt64 = unixNow()) throws {
         guard !readOnly else { return }
         try retentionLock.withLock { _ in
@@ -206,55 +290,75 @@ final class FeedLog: @unchecked Sendable {
             }
             logs.sort { $0.id < $1.id }
             var total = logs.reduce(Int64(0)) { $0 + $1.size }
-            var doomed: [(id: UInt64, path: String, size: Int64, mtime: UInt64)] = []
+            let hold = slotLock.withLock { _ in slots.values.min() }
+            var doomed: [(id: UInt64, path: String)] = []
+            var newFloor = floor
             for s in logs {
                 let tooBig = total > Int64(retentionBytes)
                 let tooOld = retentionSeconds > 0 && now > s.mtime && now - s.mtime > retentionSeconds
                 guard tooBig || tooOld else { break }
-                doomed.append(s)
+                let newest = try newestCommit(ofSegment: s.id)
+                if let hold, newest > hold, !(slotCapBytes > 0 && total > Int64(slotCapBytes)) { break }
+                doomed.append((s.id, s.path))
+                newFloor = max(newFloor, newest)
                 total -= s.size
             }
             guard !doomed.isEmpty else { return }
-            var newFloor = floor
-            for s in doomed {
-                if let known = retiredNewest.withLock({ $0.removeValue(forKey: s.id) }) {
-                    newFloor = max(newFloor, known)
-                    continue
-                }
-                guard let r = try WALSegmentReader.open(fs: fs, dir: dir, id: s.id) else { continue }
-                let limit = try r.size()
-                loop: while true {
-                    switch try r.next(limit: limit) {
-                    case .record(let view) where !view.isValueLogRewrite:
-                        newFloor = max(newFloor, view.commitTimestamp)
-                    case .record: continue
-                    case .end, .torn: break loop
-                    }
-                }
-                r.close()
-            }
+            try slotLock.withLock { _ in try persistSlotsLocked(onlyIfDirty: true) }
             if newFloor > floor { try persistFloor(newFloor) }
-            for s in doomed { try fs.remove(s.path) }
+            for s in doomed {
+                try fs.remove(s.path)
+                retiredNewest.withLock { _ = $0.removeValue(forKey: s.id) }
+            }
             try fs.syncDirectory(dir)
+            if let hold, hold < newFloor {
+                logger.warning("feed slots lost history (feedSlotMaxRetainedBytes reached)",
+                               metadata: ["floor": "\(newFloor)", "oldestSlot": "\(hold)"])
+            }
             logger.debug("feed retention removed segments",
                          metadata: ["segments": "\(doomed.map(\.id))", "floor": "\(newFloor)"])
         }
     }
 
+    /// The newest commit timestamp in retained segment `id` (0 if it holds none): known
+    /// from its flush, or read once.
+    private func newestCommit(ofSegment id: UInt64) throws -> UInt64 {
+        if let known = retiredNewest.withLock({ $0[id] }) { return known }
+        var newest: UInt64 = 0
+        if let r = try WALSegmentReader.open(fs: fs, dir: dir, id: id) {
+            defer { r.close() }
+            let limit = try r.size()
+            loop: while true {
+                switch try r.next(limit: limit) {
+                case .record(let view) where !view.isValueLogRewrite: newest = max(newest, view.commitTimestamp)
+                case .record: continue
+                case .end, .torn: break loop
+                }
+            }
+        }
+        retiredNewest.withLock { $0[id] = newest }
+        return newest
+    }
+
     private func persistFloor(_ value: UInt64) throws {
-        let tmp = joinPath(dir, FeedStateFormat.fileName + ".tmp")
+        try writeAtomically(FeedStateFormat.fileName, FeedStateFormat.encode(floor: value))
+        floorValue.store(value, ordering: .releasing)
+    }
+
+    /// Replaces `dir/name` with `bytes`: `name.tmp`, fsync, rename, fsync the directory.
+    private func writeAtomically(_ name: String, _ bytes: [UInt8]) throws {
+        let tmp = joinPath(dir, name + ".tmp")
         if fs.exists(tmp) { try fs.remove(tmp) }
         let f = try fs.open(tmp, .createNew)
         do {
-            try f.write(FeedStateFormat.encode(floor: value), at: 0)
+            try f.write(bytes, at: 0)
             try f.sync()
             f.close()
         } catch {
             f.close()
             throw error
         }
-        try fs.rename(tmp, joinPath(dir, FeedStateFormat.fileName))
+        try fs.rename(tmp, joinPath(dir, name))
         try fs.syncDirectory(dir)
-        floorValue.store(value, ordering: .releasing)
     }
 }
