@@ -72,8 +72,8 @@ public final class DB: @unchecked Sendable {
     /// The background value-log GC thread (`Options.valueLogGCInterval`) and its wake-up.
     var valueLogGCThread: WorkerThread?
     let valueLogGCMonitor = Monitor()
-    /// Per retained feed segment id: the value-log file of its first pointer
-    /// (`UInt32.max`: none), so GC scans each retained segment once.
+    /// Per feed segment id: the value-log file of its first pointer (`UInt32.max`: none,
+    /// for retained segments), so GC reads each segment up to its first pointer once.
     let firstValueLogFidOfSegment = Mutex<[UInt64: UInt32]>([:])
 
     /// Timestamps, watermarks and conflict detection for transactions.

@@ -116,8 +116,9 @@ extension DB {
                 }
                 if found != nil { break scan }
             }
-            // A retained segment never changes: remember what it holds.
-            if r.path.hasSuffix(".log") {
+            // A segment's first pointer never changes once written (WALs are append-only),
+            // and a retained segment never changes at all: remember what it holds.
+            if found != nil || r.path.hasSuffix(".log") {
                 firstValueLogFidOfSegment.withLock { $0[id] = found ?? UInt32.max }
             }
             if let found { return found }
