@@ -516,6 +516,36 @@ import Testing
         #expect { _ = try DB.open(bad) } throws: { ($0 as? SettError)?.code == .invalidArgument }
     }
 
+    /// Managed mode (a follower): the caller's discard timestamp decides which old
+    /// versions are garbage; below it GC takes them, above it the file stays.
+    @Test func managedModeFollowsTheCallersDiscardTimestamp() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var o = Self.options(dir.path)
+        o.managedMode = true
+        let db = try DB.open(o)
+        defer { try? db.close() }
+        for start in stride(from: 0, to: 200, by: 10) {  // versions 1...20, file 1 then 2
+            var b = EntryBatch()
+            for i in start ..< start + 10 { b.set(key(i), Self.val(i, 1), version: UInt64(start / 10 + 1)) }
+            try db.write(b)
+        }
+        for start in stride(from: 0, to: 50, by: 10) {  // versions 21...25 overwrite keys 0..<50
+            var b = EntryBatch()
+            for i in start ..< start + 10 { b.set(key(i), Self.val(i, 2), version: UInt64(21 + start / 10)) }
+            try db.write(b)
+        }
+        try db.flatten()
+        #expect(try db.runValueLogGC(discardRatio: 0.4) == nil, "discard timestamp 0: readers may see every version")
+        #expect(try db.view(at: 1) { try $0.get(key(0))?.value() } == Self.val(0, 1))
+        db.setDiscardTs(25)
+        try db.flatten()
+        #expect(try db.runValueLogGC(discardRatio: 0.4)?.fileId == 1)
+        for i in 0 ..< 200 {
+            #expect(try db.view(at: 25) { try $0.get(key(i))?.value() } == Self.val(i, i < 50 ? 2 : 1), "key \(i)")
+        }
+    }
+
     @Test func badRatiosAndReadOnlyAreRefused() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
