@@ -35,6 +35,9 @@ public final class DB: @unchecked Sendable {
     /// Set when a write-path fsync (WAL or value log) failed: the pages of that write may
     /// be lost even though later fsyncs succeed, so no later write may be acknowledged.
     let writeStopError = Mutex<SettError?>(nil)
+    /// Set (never cleared) once `writeStopError` or `flushError` is: the lock-free fast
+    /// path of `checkWritesAllowed`.
+    let writesRefused = Atomic<Bool>(false)
 
     /// Group commit: queued writers; the front one appends for the group.
     let writeMonitor = Monitor()

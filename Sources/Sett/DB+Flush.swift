@@ -37,6 +37,7 @@ extension DB {
                 logger.error("memtable flush failed; writes will stop", metadata: ["error": "\(e)"])
                 memMonitor.withLock {
                     flushError = e
+                    writesRefused.store(true, ordering: .releasing)
                     memMonitor.broadcast()
                 }
                 return

@@ -154,6 +154,7 @@ extension DB {
     /// failed fsync may drop the dirty pages of earlier records), or grow memtables and
     /// L0 without bound. The error names the first failure; reopen to recover.
     func checkWritesAllowed() throws {
+        if !writesRefused.load(ordering: .acquiring) && !levels.hasBackgroundError.load(ordering: .acquiring) { return }
         if let e = writeStopError.withLock({ $0 }) { throw Self.refusal(e, "an fsync of the write path") }
         if let e = memMonitor.withLock({ flushError }) { throw Self.refusal(e, "a memtable flush") }
         if let e = levels.monitor.withLock({ levels.backgroundErrorLocked }) { throw Self.refusal(e, "a compaction") }
@@ -168,6 +169,7 @@ extension DB {
     func stopWrites(after error: any Error) -> any Error {
         let e = error as? SettError ?? SettError(.io, "\(error)")
         writeStopError.withLock { if $0 == nil { $0 = e } }
+        writesRefused.store(true, ordering: .releasing)
         logger.error("fsync failed; writes will be refused until reopen", metadata: ["error": "\(e)"])
         return error
     }

@@ -30,6 +30,8 @@ final class LevelsController: @unchecked Sendable {
     let stallCount = Atomic<Int>(0)
     /// The first background compaction error; reported by `stats` and logged.
     private(set) var backgroundError: SettError?
+    /// Set (never cleared) once `backgroundError` is: a lock-free check for writers.
+    let hasBackgroundError = Atomic<Bool>(false)
 
     /// Opens every table the manifest lists; removes table files it does not list
     /// (left by a compaction or flush that crashed before its manifest edit).
@@ -163,7 +165,10 @@ final class LevelsController: @unchecked Sendable {
         } catch {
             let e = error as? SettError ?? SettError(.io, "\(error)")
             logger.error("compaction failed", metadata: ["error": "\(e)", "from": "\(plan.fromLevel)"])
-            monitor.withLock { if backgroundError == nil { backgroundError = e } }
+            monitor.withLock {
+                if backgroundError == nil { backgroundError = e }
+                hasBackgroundError.store(true, ordering: .releasing)
+            }
         }
         monitor.withLock {
             busyLevels.remove(plan.fromLevel)
