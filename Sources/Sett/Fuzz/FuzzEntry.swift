@@ -333,8 +333,15 @@ package enum FuzzEntry {
             withUnsafeBytes(of: crc.littleEndian) { for i in 0 ..< 4 { bytes[16 + i] = $0[i] } }
         }
         _ = try? FeedStateFormat.decode(bytes, path: "/db/FEED")
-        // Through the feed log's open path, which reads FEED from the directory.
-        let fs = makeFS(["FEED": bytes])
+        // The same bytes as a SLOTS file (its crc covers everything before the last 4 bytes).
+        var slots = rest
+        if fix, slots.count >= 4 {
+            let crc = slots.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0 ..< $0.count - 4])) }
+            withUnsafeBytes(of: crc.littleEndian) { for i in 0 ..< 4 { slots[slots.count - 4 + i] = $0[i] } }
+        }
+        _ = try? FeedSlotsFormat.decode(slots, path: "/db/SLOTS")
+        // Through the feed log's open path, which reads FEED and SLOTS from the directory.
+        let fs = makeFS(["FEED": bytes, "SLOTS": slots])
         var options = Options(dir: "/db")
         options.fileSystem = fs
         options.logger = quietLogger

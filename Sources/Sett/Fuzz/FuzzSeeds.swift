@@ -18,7 +18,8 @@ package enum FuzzSeeds {
             ("block", tables.compactMap { firstBlock($0) }.map { [1] + $0 }),
             ("table", tables.map { [0] + $0 } + tables.map { [1] + $0 }),
             ("manifest", [[0] + manifestPayloads.flatMap { FuzzEntry.frame([$0]) }, [1] + joinPayloads(manifestPayloads)]),
-            ("feedstate", [[0] + FeedStateFormat.encode(floor: 42)]),
+            ("feedstate", [[0] + FeedStateFormat.encode(floor: 42),
+                           [0] + FeedSlotsFormat.encode(["follower-1": 42, "backup.2": 7])]),
             ("discard", [[0] + DiscardStats.encode([1: 100, 7: 1 << 40])]),
             ("value", valueSeeds(tables)),
         ]
