@@ -3,8 +3,8 @@ import Synchronization
 /// The commit pipeline behind `awaitWrite`, in three roles:
 ///
 /// - **Leader**: the request at the front of the write queue takes a group from the
-///   queue, writes it (value log, then one WAL append), registers it as pending, and
-///   hands the queue to the next request at once.
+///   queue, writes it (value log, then one WAL append), and hands the queue to the next
+///   request; with `syncWrites` at once, the group waiting as pending for the drainer.
 /// - **Drainer**: one thread at a time. With `syncWrites` it fsyncs the WAL once for
 ///   every group appended so far, then applies those groups to the memtable in append
 ///   order, marks their commit timestamps done and wakes each of their committers.
@@ -14,8 +14,8 @@ import Synchronization
 ///
 /// So the next group's append overlaps this group's fsync, fsyncs run back to back, and
 /// a finished fsync wakes only the committers it covers, each once. Without
-/// `syncWrites` there is no drainer: each leader applies its own group after the groups
-/// before it.
+/// `syncWrites` there is no drainer: each leader applies its own group before handing
+/// the queue on, so groups apply in append order with nobody waiting.
 extension DB {
     /// A group whose records are in the WAL, waiting for its fsync and memtable insert.
     struct AppendedGroup {
@@ -162,10 +162,7 @@ extension DB {
             fsyncNanos = fsyncNanos == 0 ? took : (fsyncNanos * 7 + took) / 8
             walSyncs += 1
             walSyncNanosTotal &+= took
-            if failure == nil {
-                syncedGroups = max(syncedGroups, target)
-                syncedRequests = max(syncedRequests, targetRequests)
-            }
+            if failure == nil { syncedRequests = max(syncedRequests, targetRequests) }
         }
         let count = pendingGroups.prefix { $0.seq <= target }.count
         let ready = pendingGroups[..<count]
@@ -197,13 +194,7 @@ extension DB {
         for (r, p) in zip(g.requests, g.pointers) { g.memtable.insert(r.batch, pointers: p) }
         g.memtable.release(g.arenaBytes)
         feed.publish(walId: g.wal.fileId, end: g.walEnd, ts: g.highest)
-        var cur = maxVersionSeen.load(ordering: .relaxed)
-        while g.highest > cur {
-            let (ok, now) = maxVersionSeen.compareExchange(expected: cur, desired: g.highest,
-                                                           ordering: .acquiringAndReleasing)
-            if ok { break }
-            cur = now
-        }
+        maxVersionSeen.max(g.highest, ordering: .acquiringAndReleasing)
         markCommitsDone(g.requests)
     }
 
@@ -215,7 +206,7 @@ extension DB {
 
     /// Wakes the committers of `requests`, finished with `failure` (nil: applied).
     private func wake(_ requests: [WriteRequest], _ failure: (any Error)?) {
-        for r in requests { r.finish(failure) }
+        for r in requests { r.set(.done, error: failure) }
     }
 
     /// Pipeline lock held. The group-commit delay (PostgreSQL's commit_delay, sized

@@ -48,7 +48,6 @@ public final class DB: @unchecked Sendable {
     /// Guards the commit pipeline below (groups appended, synced, applied).
     let pipeline = Monitor()
     var appendedGroups: UInt64 = 0
-    var syncedGroups: UInt64 = 0
     var appliedGroups: UInt64 = 0
     /// Appended groups not yet applied, in append order.
     var pendingGroups: [AppendedGroup] = []
@@ -111,12 +110,7 @@ public final class DB: @unchecked Sendable {
     /// Versions at or below `ts` that are shadowed by a newer version at or below `ts`
     /// may be dropped by compaction (keeping `numVersionsToKeep`). Never lowers.
     public func setDiscardTs(_ ts: UInt64) {
-        var cur = levels.discardTs.load(ordering: .relaxed)
-        while ts > cur {
-            let (done, now) = levels.discardTs.compareExchange(expected: cur, desired: ts, ordering: .acquiringAndReleasing)
-            if done { return }
-            cur = now
-        }
+        levels.discardTs.max(ts, ordering: .acquiringAndReleasing)
     }
 
     public var discardTs: UInt64 { levels.discardTs.load(ordering: .acquiring) }

@@ -21,7 +21,7 @@ final class WriteRequest: @unchecked Sendable {
     /// One of `DB.requestSignals`, shared round-robin (a collision only costs a spurious
     /// wake-up), so a request allocates no mutex of its own.
     private let monitor: Monitor
-    private var state = State.queued
+    private var state: State
     private var failure: (any Error)?
 
     init(batch: EntryBatch, arenaEstimate: Int, oracleTs: UInt64, signal: Monitor, state: State) {
@@ -32,16 +32,10 @@ final class WriteRequest: @unchecked Sendable {
         self.state = state
     }
 
-    func set(_ newState: State) {
+    /// Moves to `newState` (with `error` for a failed `.done`) and wakes the committer.
+    func set(_ newState: State, error: (any Error)? = nil) {
         monitor.withLock {
             state = newState
-            monitor.broadcast()
-        }
-    }
-
-    func finish(_ error: (any Error)?) {
-        monitor.withLock {
-            state = .done
             failure = error
             monitor.broadcast()
         }

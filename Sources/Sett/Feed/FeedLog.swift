@@ -107,14 +107,7 @@ final class FeedLog: @unchecked Sendable {
             defer { r.close() }
             var newest: UInt64 = 0
             do {
-                let limit = try r.size()
-                loop: while true {
-                    switch try r.next(limit: limit) {
-                    case .record(let view) where !view.isValueLogRewrite: newest = max(newest, view.commitTimestamp)
-                    case .record: continue
-                    case .end, .torn: break loop
-                    }
-                }
+                try r.scanNewestCommit(limit: try r.size(), into: &newest)
             } catch {
                 logger.warning("feed segment unreadable while finding the newest commit timestamp",
                                metadata: ["file": "\(r.path)", "error": "\(error)"])
@@ -327,14 +320,7 @@ final class FeedLog: @unchecked Sendable {
         var newest: UInt64 = 0
         if let r = try WALSegmentReader.open(fs: fs, dir: dir, id: id) {
             defer { r.close() }
-            let limit = try r.size()
-            loop: while true {
-                switch try r.next(limit: limit) {
-                case .record(let view) where !view.isValueLogRewrite: newest = max(newest, view.commitTimestamp)
-                case .record: continue
-                case .end, .torn: break loop
-                }
-            }
+            try r.scanNewestCommit(limit: try r.size(), into: &newest)
         }
         retiredNewest.withLock { $0[id] = newest }
         return newest

@@ -60,6 +60,16 @@ final class WALSegmentReader {
         return nil
     }
 
+    /// Raises `newest` to the highest commit timestamp among the complete records from
+    /// the current offset up to `limit` (value-log rewrites are not commits). A torn tail
+    /// ends the scan; a damaged record throws, as `next` does, with `newest` covering the
+    /// records before it.
+    func scanNewestCommit(limit: Int64, into newest: inout UInt64) throws {
+        while case .record(let view) = try next(limit: limit) {
+            if !view.isValueLogRewrite { newest = max(newest, view.commitTimestamp) }
+        }
+    }
+
     /// Reads the record at the current offset if it lies wholly before `limit`.
     /// A checksum-valid record that breaks the grammar throws `.corruption`.
     func next(limit: Int64) throws -> Step {
