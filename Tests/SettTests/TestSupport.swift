@@ -38,6 +38,30 @@ func smallOptions(_ dir: String, managed: Bool = true) -> Options {
 
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
+/// Runs `body(txn, i)` for every i in `range`, `perTxn` of them to one update transaction.
+func updateInBatches(_ db: DB, _ range: Range<Int>, perTxn: Int, _ body: (Txn, Int) throws -> Void) throws {
+    for start in stride(from: range.lowerBound, to: range.upperBound, by: perTxn) {
+        try db.update { txn in
+            for i in start ..< min(start + perTxn, range.upperBound) { try body(txn, i) }
+        }
+    }
+}
+
+/// Every item an iterator with `options` yields in one read transaction, and the
+/// iterator's error at the end.
+func iterateAll(_ db: DB, _ options: IteratorOptions = IteratorOptions()) throws -> (items: [Item], error: SettError?) {
+    try db.view { txn in
+        let it = txn.makeIterator(options)
+        it.rewind()
+        var out: [Item] = []
+        while let item = it.item {
+            out.append(item)
+            it.next()
+        }
+        return (out, it.error)
+    }
+}
+
 func key(_ i: Int) -> [UInt8] { Array(String(format: "key%08d", i).utf8) }
 
 /// A deterministic value of `size` bytes for key index `i` and version `v`.

@@ -42,14 +42,10 @@ import Testing
         defer { dir.cleanup() }
         let db = try DB.open(Self.options(dir.path))
         defer { try? db.close() }
-        for start in stride(from: 0, to: 3000, by: 100) {
-            try db.update { txn in for i in start ..< start + 100 { try txn.set(key(i), value(i, version: 1)) } }
-        }
+        try updateInBatches(db, 0 ..< 3000, perTxn: 100) { txn, i in try txn.set(key(i), value(i, version: 1)) }
         try db.flatten()
         #expect(Self.tableEntries(db).deletions == 0)
-        for start in stride(from: 0, to: 3000, by: 100) {
-            try db.update { txn in for i in start ..< start + 100 { try txn.delete(key(i)) } }
-        }
+        try updateInBatches(db, 0 ..< 3000, perTxn: 100) { txn, i in try txn.delete(key(i)) }
         try db.flushMemtables()  // compaction may already be under way
         #expect(Self.eventually { Self.tableEntries(db).tables == 0 }, "left: \(Self.tableEntries(db))")
         let it = db.makeIterator()
@@ -64,13 +60,9 @@ import Testing
         defer { dir.cleanup() }
         let db = try DB.open(Self.options(dir.path))
         defer { try? db.close() }
-        for start in stride(from: 0, to: 2000, by: 100) {
-            try db.update { txn in for i in start ..< start + 100 { try txn.set(key(i), value(i, version: 1)) } }
-        }
+        try updateInBatches(db, 0 ..< 2000, perTxn: 100) { txn, i in try txn.set(key(i), value(i, version: 1)) }
         let snapshot = try db.newTransaction(update: false)
-        for start in stride(from: 0, to: 2000, by: 100) {
-            try db.update { txn in for i in start ..< start + 100 { try txn.delete(key(i)) } }
-        }
+        try updateInBatches(db, 0 ..< 2000, perTxn: 100) { txn, i in try txn.delete(key(i)) }
         try db.flatten()
         // All versions are kept for the snapshot: tombstones and data sit at the bottom.
         #expect(Self.tableEntries(db).deletions == 2000)

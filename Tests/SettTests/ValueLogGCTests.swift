@@ -22,11 +22,7 @@ import Testing
 
     /// Writes keys `range` (10 per transaction) with values of `round`.
     static func put(_ db: DB, _ range: Range<Int>, round: Int) throws {
-        for start in stride(from: range.lowerBound, to: range.upperBound, by: 10) {
-            try db.update { txn in
-                for i in start ..< min(start + 10, range.upperBound) { try txn.set(key(i), val(i, round)) }
-            }
-        }
+        try updateInBatches(db, range, perTxn: 10) { txn, i in try txn.set(key(i), val(i, round)) }
     }
 
     /// Expects key i to hold `round(i)`'s value, through `get` and a full iteration.
@@ -212,16 +208,7 @@ import Testing
         try db.flushMemtables()
         #expect(try db.runValueLogGC(discardRatio: 0.4)?.fileId == 1)
 
-        let (items, iterError): ([Item], SettError?) = try db.view { txn in
-            let it = txn.makeIterator(IteratorOptions(allVersions: true))
-            it.rewind()
-            var out: [Item] = []
-            while let item = it.item {
-                out.append(item)
-                it.next()
-            }
-            return (out, it.error)
-        }
+        let (items, iterError) = try iterateAll(db, IteratorOptions(allVersions: true))
         #expect(iterError == nil)
         var collected = 0
         var newest = 0
@@ -251,14 +238,10 @@ import Testing
         defer { dir.cleanup() }
         let db = try DB.open(Self.options(dir.path))
         defer { try? db.close() }
-        for start in stride(from: 0, to: 100, by: 10) {
-            try db.update { txn in
-                for i in start ..< start + 10 {
-                    var e = Entry(key: key(i), value: Self.val(i, 1))
-                    if i % 2 == 0 { e.expiresAt = 1 }  // long past
-                    try txn.set(e)
-                }
-            }
+        try updateInBatches(db, 0 ..< 100, perTxn: 10) { txn, i in
+            var e = Entry(key: key(i), value: Self.val(i, 1))
+            if i % 2 == 0 { e.expiresAt = 1 }  // long past
+            try txn.set(e)
         }
         try Self.put(db, 100 ..< 200, round: 1)
         #expect(try db.runValueLogGC(discardRatio: 0.4) == nil, "the live WAL (feed) still points into file 1")
@@ -269,17 +252,8 @@ import Testing
         for i in 0 ..< 100 {
             #expect(try db.view { try $0.get(key(i))?.value() } == (i % 2 == 0 ? nil : Self.val(i, 1)), "key \(i)")
         }
-        let items: [Item] = try db.view { txn in
-            let it = txn.makeIterator(IteratorOptions(allVersions: true, prefix: bytes("key0000000")))
-            it.rewind()
-            var out: [Item] = []
-            while let item = it.item {
-                out.append(item)
-                it.next()
-            }
-            #expect(it.error == nil)
-            return out
-        }
+        let (items, iterError) = try iterateAll(db, IteratorOptions(allVersions: true, prefix: bytes("key0000000")))
+        #expect(iterError == nil)
         #expect(items.count == 10)
         for item in items where item.isDeletedOrExpired {
             #expect { try item.value() } throws: { ($0 as? SettError)?.code == .notFound }
